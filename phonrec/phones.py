@@ -119,3 +119,26 @@ class PhoneSet:
 
     def without_blank(self) -> "PhoneSet":
         return PhoneSet(self.symbols[1:], silence=self.silence) if self.has_blank else self
+
+
+# --- symbol normalisation between inventories ------------------------------------------------
+# Inside phonrec, phones are lower-case ARPAbet without stress digits, plus ``sil``.
+
+_FLITE_TO_PHONREC = {"ax": "ah", "pau": "sil", "h#": "sil"}
+
+
+def strip_stress(phone: str) -> str:
+    """``AH0`` -> ``AH``: drop CMUdict's trailing stress digit (and speechocean762's ``_B/_I/_E/_S`` tag)."""
+    phone = phone.split("_", 1)[0] if "_" in phone and phone not in ("_",) else phone
+    return phone.rstrip("012")
+
+
+def cmu_to_phonrec(phone: str) -> str:
+    """A CMUdict / speechocean762 phone (``AO0_I``) -> phonrec's symbol (``ao``)."""
+    return strip_stress(phone).lower()
+
+
+def flite_to_phonrec(phone: str) -> str:
+    """A flite/festival phone (``ax``, ``pau``) -> phonrec's symbol (``ah``, ``sil``)."""
+    phone = phone.lower()
+    return _FLITE_TO_PHONREC.get(phone, phone)
