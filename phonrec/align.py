@@ -1,0 +1,341 @@
+"""Forced alignment: the best (Viterbi) path through a known phone-id sequence.
+
+* :func:`align_ctc` — CTC output (blank id given): torchaudio's ``forced_align`` (CPU) finds the
+  best CTC path; each target's span is the run of frames labelled with it (blanks belong to no
+  span), the same convention as :func:`phonrec.decode.greedy.greedy`.
+* :func:`align_frames` — frame-level output: each target phone occupies ``>= min_duration``
+  consecutive frames, in order, covering all ``T`` frames; an optional silence phone may be
+  inserted at the edges (and, if asked, between phones).
+
+The alignment score is the sum over frames of the log-probability of the frame's state symbol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from phonrec.data.segments import Segment
+from phonrec.decode.greedy import Span, as_numpy_log_probs
+from phonrec.features import DEFAULT_HOP_MS, frames_to_seconds
+from phonrec.phones import PhoneSet
+
+NEG_INF = -np.inf
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Spans plus the path log-probability (sum of the per-frame log-probs along the path)."""
+
+    spans: list[Span]
+    score: float
+
+
+def _check_targets(targets: Sequence[int], num_classes: int, blank: int | None) -> list[int]:
+    out = [int(x) for x in targets]
+    for i, x in enumerate(out):
+        if not 0 <= x < num_classes:
+            raise ValueError(f"targets[{i}] = {x} outside [0, K={num_classes})")
+        if blank is not None and x == blank:
+            raise ValueError(f"targets[{i}] is the blank id {blank}; targets must be phones")
+    return out
+
+
+def ctc_min_frames(targets: Sequence[int]) -> int:
+    """Fewest frames a CTC path for ``targets`` needs: one per target plus a blank between repeats."""
+    return len(targets) + sum(1 for a, b in zip(targets, targets[1:]) if a == b)
+
+
+def align_ctc_scored(log_probs: torch.Tensor | np.ndarray, targets: Sequence[int], blank: int = 0, length: int | None = None) -> Alignment:
+    """:func:`align_ctc` plus the path log-probability."""
+    arr = as_numpy_log_probs(log_probs, length)
+    T, K = arr.shape
+    if not 0 <= blank < K:
+        raise ValueError(f"blank id {blank} outside [0, K={K})")
+    tg = _check_targets(targets, K, blank)
+    need = ctc_min_frames(tg)
+    if T < need:
+        raise ValueError(f"cannot align {len(tg)} targets (needing {need} CTC frames) to {T} frames")
+    if not tg:
+        return Alignment([], float(arr[:, blank].sum()))
+    import torchaudio.functional as taf
+
+    lp = torch.from_numpy(np.ascontiguousarray(arr))[None]
+    labels, frame_scores = taf.forced_align(lp, torch.tensor([tg], dtype=torch.int32), blank=blank)
+    labels = labels[0].numpy()
+    score = float(frame_scores[0].sum())
+    if not np.isfinite(score):
+        raise ValueError("no finite-probability CTC path exists for these targets")
+    # map frames to target positions: a new target starts where a non-blank label begins a run
+    spans: list[Span] = []
+    prev = blank
+    for t, lab in enumerate(labels.tolist()):
+        if lab != blank and lab != prev:
+            spans.append(Span(lab, t, t + 1))
+        elif lab != blank:
+            spans[-1] = Span(lab, spans[-1].start, t + 1)
+        prev = lab
+    if [s.phone for s in spans] != tg:  # the path must spell the targets exactly
+        raise RuntimeError("internal error: CTC alignment does not spell the targets")
+    return Alignment(spans, score)
+
+
+def align_ctc(log_probs: torch.Tensor | np.ndarray, targets: Sequence[int], blank: int = 0, length: int | None = None) -> list[Span]:
+    """Viterbi CTC alignment of ``targets`` to ``log_probs``.
+
+    Args:
+        log_probs: (T, K) CTC log-probabilities.
+        targets: (L,) phone ids (no blanks); a repeated phone needs a blank frame in between.
+        blank: the blank id.
+        length: valid frames (``None``: all ``T``).
+
+    Returns:
+        L spans, one per target in order; ``span`` is the run of frames carrying that target.
+
+    Raises:
+        ValueError: when ``T`` is too short for the targets (``L`` + number of adjacent repeats).
+    """
+    return align_ctc_scored(log_probs, targets, blank, length).spans
+
+
+def align_frames_scored(
+    log_probs: torch.Tensor | np.ndarray,
+    targets: Sequence[int],
+    min_duration: int = 1,
+    *,
+    optional_silence: int | None = None,
+    silence_between: bool = False,
+    length: int | None = None,
+) -> Alignment:
+    """:func:`align_frames` plus the path log-probability."""
+    arr = as_numpy_log_probs(log_probs, length)
+    T, K = arr.shape
+    if min_duration < 1:
+        raise ValueError(f"min_duration must be >= 1, got {min_duration}")
+    tg = _check_targets(targets, K, None)
+    if optional_silence is not None and not 0 <= optional_silence < K:
+        raise ValueError(f"optional_silence id {optional_silence} outside [0, K={K})")
+    if not tg:
+        raise ValueError("align_frames needs at least one target")
+    if T < len(tg) * min_duration:
+        raise ValueError(f"cannot align {len(tg)} targets of >= {min_duration} frames each to {T} frames")
+    d = min_duration
+    # Linear state sequence. Each phone: d states (the last self-loops). Optional silence: one
+    # self-looping state that may be skipped (predecessor two states back).
+    sym: list[int] = []
+    loop: list[bool] = []
+    skippable: list[bool] = []  # state is an optional silence
+    owner: list[int] = []  # output-span index (-1 .. for silences: ~target position)
+    first_state: list[int] = []
+
+    def add_sil(tag: int) -> None:
+        sym.append(optional_silence)  # type: ignore[arg-type]
+        loop.append(True)
+        skippable.append(True)
+        owner.append(tag)
+
+    use_sil = optional_silence is not None
+    if use_sil:
+        add_sil(-1)
+    for i, p in enumerate(tg):
+        if use_sil and silence_between and i > 0:
+            add_sil(-(i + 1))
+        first_state.append(len(sym))
+        for j in range(d):
+            sym.append(p)
+            loop.append(j == d - 1)
+            skippable.append(False)
+            owner.append(i)
+    if use_sil:
+        add_sil(-(len(tg) + 1))
+    S = len(sym)
+    sym_a = np.asarray(sym)
+    loop_a = np.asarray(loop)
+    skip_a = np.asarray(skippable)
+    # s-2 -> s allowed when s-1 is an optional silence
+    skip2_ok = np.zeros(S, dtype=bool)
+    skip2_ok[2:] = skip_a[1:-1]
+    em = arr[:, sym_a]  # (T, S)
+    v = np.full(S, NEG_INF)
+    v[0] = em[0, 0]
+    if skip_a[0] and S > 1:
+        v[1] = em[0, 1]
+    choice = np.zeros((T, S), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
+    neg = np.full(S, NEG_INF)
+    for t in range(1, T):
+        stay = np.where(loop_a, v, NEG_INF)
+        prev1 = np.concatenate(([NEG_INF], v[:-1]))
+        prev2 = np.where(skip2_ok, np.concatenate(([NEG_INF, NEG_INF], v[:-2])) if S >= 2 else neg, NEG_INF)
+        cand = np.stack([stay, prev1, prev2])
+        c = cand.argmax(axis=0)
+        choice[t] = c
+        v = cand[c, np.arange(S)] + em[t]
+    finals = [S - 1] + ([S - 2] if skip_a[-1] and S >= 2 else [])
+    s = max(finals, key=lambda f: v[f])
+    score = float(v[s])
+    if not np.isfinite(score):
+        raise ValueError("no finite-probability path through the targets")
+    path = np.empty(T, dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        path[t] = s
+        s -= int(choice[t, s])
+    spans: list[Span] = []
+    own = np.asarray(owner)[path]
+    starts = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
+    ends = np.r_[starts[1:], T]
+    for st, en in zip(starts, ends):
+        spans.append(Span(int(sym_a[path[st]]), int(st), int(en)))
+    return Alignment(spans, score)
+
+
+def align_frames(
+    log_probs: torch.Tensor | np.ndarray,
+    targets: Sequence[int],
+    min_duration: int = 1,
+    *,
+    optional_silence: int | None = None,
+    silence_between: bool = False,
+    length: int | None = None,
+) -> list[Span]:
+    """Viterbi alignment of a phone sequence for frame-level models.
+
+    Every target occupies ``>= min_duration`` consecutive frames, in order; together (with any
+    inserted silences) they cover all frames.
+
+    Args:
+        log_probs: (T, K) frame-level log-probabilities.
+        targets: (L,) phone ids.
+        min_duration: fewest frames per target phone.
+        optional_silence: a phone id (``sil``) that may be inserted, with any length >= 1, before the
+            first and after the last target (and between targets when ``silence_between``).
+        length: valid frames (``None``: all ``T``).
+
+    Returns:
+        spans in time order: one per target, plus one per inserted silence (phone =
+        ``optional_silence``); consecutive spans tile ``[0, T)``.
+    """
+    return align_frames_scored(
+        log_probs, targets, min_duration, optional_silence=optional_silence, silence_between=silence_between, length=length
+    ).spans
+
+
+def align_batch(
+    log_probs: torch.Tensor | np.ndarray,
+    lengths: torch.Tensor | np.ndarray | Sequence[int],
+    targets: Sequence[Sequence[int]],
+    blank: int | None,
+    *,
+    min_duration: int = 1,
+    optional_silence: int | None = None,
+) -> list[list[Span]]:
+    """Align every utterance of a padded batch.
+
+    Args:
+        log_probs: (B, T, K) log-probabilities.
+        lengths: (B,) valid frames.
+        targets: B phone-id sequences.
+        blank: blank id (CTC: :func:`align_ctc`) or ``None`` (frame-level: :func:`align_frames`
+            with ``min_duration`` / ``optional_silence``).
+
+    Raises:
+        ValueError: naming the batch index whose targets cannot be aligned.
+    """
+    lp = log_probs.detach().cpu().float().numpy() if isinstance(log_probs, torch.Tensor) else np.asarray(log_probs, np.float32)
+    if lp.ndim != 3:
+        raise ValueError(f"log_probs: expected shape (B, T, K), got {lp.shape}")
+    lens = np.asarray(lengths.cpu() if isinstance(lengths, torch.Tensor) else lengths).reshape(-1)
+    if len(lens) != lp.shape[0] or len(targets) != lp.shape[0]:
+        raise ValueError(f"batch of {lp.shape[0]}: got {len(lens)} lengths and {len(targets)} target sequences")
+    out = []
+    for b in range(lp.shape[0]):
+        try:
+            if blank is not None:
+                out.append(align_ctc(lp[b], targets[b], blank, length=int(lens[b])))
+            else:
+                out.append(align_frames(lp[b], targets[b], min_duration, optional_silence=optional_silence, length=int(lens[b])))
+        except ValueError as e:
+            raise ValueError(f"batch item {b}: {e}") from None
+    return out
+
+
+def frame_labels_from_spans(spans: Sequence[Span], num_frames: int, fill: int | None = None) -> list[int]:
+    """Spans -> one phone id per frame.
+
+    Args:
+        spans: in time order, non-overlapping, inside ``[0, num_frames)``.
+        fill: id for frames no span covers (e.g. the blank of a CTC alignment). ``None`` extends
+            spans instead: a gap takes the label of the span before it (leading frames take the
+            first span's label), which turns a CTC alignment into dense frame targets.
+    """
+    if not spans:
+        if fill is None:
+            raise ValueError("no spans to extend over the frames (give fill=)")
+        return [fill] * num_frames
+    for a, b in zip(spans, spans[1:]):
+        if b.start < a.end:
+            raise ValueError(f"spans overlap or are out of order: {a} then {b}")
+    if spans[0].start < 0 or spans[-1].end > num_frames:
+        raise ValueError(f"spans exceed [0, {num_frames}): first {spans[0]}, last {spans[-1]}")
+    labels = [spans[0].phone if fill is None else fill] * num_frames
+    for i, s in enumerate(spans):
+        stop = (spans[i + 1].start if i + 1 < len(spans) else num_frames) if fill is None else s.end
+        labels[s.start : stop] = [s.phone] * (stop - s.start)
+    return labels
+
+
+def spans_to_segments(spans: Sequence[Span], phone_set: PhoneSet, hop_ms: float = DEFAULT_HOP_MS) -> list[Segment]:
+    """Spans in frames -> :class:`phonrec.data.segments.Segment` (symbol, seconds)."""
+    return [Segment(phone_set.symbols[s.phone], frames_to_seconds(s.start, hop_ms), frames_to_seconds(s.end, hop_ms)) for s in spans]
+
+
+def write_textgrid(
+    path: str | Path,
+    spans: Sequence[Span],
+    phone_set: PhoneSet,
+    *,
+    num_frames: int | None = None,
+    hop_ms: float = DEFAULT_HOP_MS,
+    tier: str = "phones",
+) -> None:
+    """Write a Praat TextGrid (long text format) with one interval tier; gaps become empty intervals."""
+    segs = spans_to_segments(spans, phone_set, hop_ms)
+    xmax = frames_to_seconds(num_frames, hop_ms) if num_frames is not None else (segs[-1].end if segs else 0.0)
+    intervals: list[tuple[float, float, str]] = []
+    t = 0.0
+    for s in segs:
+        if s.start > t + 1e-9:
+            intervals.append((t, s.start, ""))
+        intervals.append((s.start, s.end, s.label))
+        t = s.end
+    if xmax > t + 1e-9:
+        intervals.append((t, xmax, ""))
+    lines = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "xmin = 0",
+        f"xmax = {xmax:g}",
+        "tiers? <exists>",
+        "size = 1",
+        "item []:",
+        "    item [1]:",
+        '        class = "IntervalTier"',
+        f'        name = "{tier}"',
+        "        xmin = 0",
+        f"        xmax = {xmax:g}",
+        f"        intervals: size = {len(intervals)}",
+    ]
+    for i, (a, b, lab) in enumerate(intervals, start=1):
+        lines += [f"        intervals [{i}]:", f"            xmin = {a:g}", f"            xmax = {b:g}", f'            text = "{lab}"']
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_phn(path: str | Path, spans: Sequence[Span], phone_set: PhoneSet, *, sample_rate: int = 16000, hop_ms: float = DEFAULT_HOP_MS) -> None:
+    """Write a TIMIT-style ``.phn`` file: ``start_sample end_sample symbol`` per line."""
+    hop = sample_rate * hop_ms / 1000.0
+    lines = [f"{int(round(s.start * hop))} {int(round(s.end * hop))} {phone_set.symbols[s.phone]}" for s in spans]
+    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -1,0 +1,271 @@
+"""The transcription API: a trained model directory -> phones with times.
+
+Example::
+
+    from phonrec import Transcriber
+    tr = Transcriber.from_pretrained("exp/synth/aligned/model")
+    result = tr.transcribe("a.wav")
+    for phone, start, end in result.spans:
+        print(f"{start:6.2f} {end:6.2f} {phone}")
+
+Also the command ``phonrec-transcribe a.wav b.flac [--textgrid OUT_DIR] [--json]``.
+
+Long recordings are processed in chunks of ``chunk_seconds`` with ``context_seconds`` of extra
+audio on each side; only each chunk's centre frames are kept, so the stitched posteriors
+match a whole-file pass away from the edges while memory stays bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import soundfile as sf
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file
+
+from phonrec.audio import AudioError, load_audio, validate_waveform
+from phonrec.decode.greedy import Span, greedy
+from phonrec.features import CMVN, FeatureConfig, compute_features, frames_to_seconds, num_frames
+from phonrec.lexicon import Lexicon
+from phonrec.models.bilstm import BiLSTM
+from phonrec.phones import PhoneSet
+
+DecoderName = Literal["greedy", "beam", "lexicon"]
+
+
+@dataclass
+class Transcription:
+    """What :meth:`Transcriber.transcribe` returns.
+
+    Attributes:
+        phones: decoded phone symbols (silence included when the model emits it).
+        spans: ``(phone, start_seconds, end_seconds)`` per phone.
+        words: decoded words (lexicon decoder only), else ``None``.
+        posteriors: ``(T, K)`` per-frame log-probabilities when asked for, else ``None``.
+    """
+
+    phones: list[str]
+    spans: list[tuple[str, float, float]]
+    words: list[str] | None = None
+    posteriors: np.ndarray | None = field(default=None, repr=False)
+
+
+class Transcriber:
+    """A loaded model directory (``config.yaml``, ``model.safetensors``, ``phones.txt``, ``cmvn.json``)."""
+
+    def __init__(self, model: BiLSTM, phone_set: PhoneSet, feature_config: FeatureConfig, cmvn: CMVN | None,
+                 cmvn_mode: str, *, lexicon: Lexicon | None = None, device: str = "cpu", hop_ms: float = 10.0,
+                 subsample: int = 1) -> None:
+        self.model = model.to(device).eval()
+        self.phone_set, self.feature_config, self.cmvn, self.cmvn_mode = phone_set, feature_config, cmvn, cmvn_mode
+        self.lexicon, self.device = lexicon, torch.device(device)
+        self.hop_ms = hop_ms * subsample  # seconds per output frame
+        self._lexicon_decoder = None
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, device: str = "cpu") -> "Transcriber":
+        """Load a model directory written by ``phonrec-train``. Weights load without executing code."""
+        model_dir = Path(model_dir)
+        for name in ("config.yaml", "model.safetensors", "phones.txt"):
+            if not (model_dir / name).is_file():
+                raise FileNotFoundError(f"{model_dir}: not a phonrec model directory (missing {name})")
+        cfg = OmegaConf.load(model_dir / "config.yaml")
+        features = OmegaConf.to_container(cfg.features, resolve=True)
+        cmvn_mode = features.pop("cmvn", "global")
+        features.pop("specaugment", None)
+        fcfg = FeatureConfig(**features)
+        phone_set = PhoneSet.from_file(model_dir / "phones.txt")
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        model_cfg.pop("name", None)
+        model = BiLSTM.from_config(fcfg.dim, len(phone_set), model_cfg)
+        try:
+            state = load_file(str(model_dir / "model.safetensors"))
+        except Exception as e:  # safetensors raises its own error types for non-safetensors files
+            raise ValueError(f"{model_dir / 'model.safetensors'}: not a valid safetensors file ({e})") from None
+        model.load_state_dict(state)
+        cmvn = CMVN.load(model_dir / "cmvn.json") if (model_dir / "cmvn.json").is_file() else None
+        lexicon = Lexicon.from_kaldi(model_dir / "lexicon.txt") if (model_dir / "lexicon.txt").is_file() else None
+        return cls(model, phone_set, fcfg, cmvn, cmvn_mode, lexicon=lexicon, device=device,
+                   hop_ms=fcfg.hop_ms, subsample=int(model_cfg.get("subsample", 1)))
+
+    # --- posteriors --------------------------------------------------------------------------
+    def _normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.cmvn_mode == "global" and self.cmvn is not None:
+            return self.cmvn.apply(feats)
+        if self.cmvn_mode == "utterance":
+            return (feats - feats.mean(0)) / feats.std(0, unbiased=False).clamp(min=1e-5)
+        return feats
+
+    @torch.no_grad()
+    def log_probs_batch(self, waves: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Per-frame log-probabilities for several waveforms in one padded forward pass.
+
+        Args:
+            waves: each ``(N_i,)`` float32 at ``feature_config.sample_rate``.
+        Returns:
+            one ``(T_i, K)`` tensor per waveform.
+        """
+        feats = [self._normalise(compute_features(w, self.feature_config)) for w in waves]
+        lengths = torch.tensor([f.shape[0] for f in feats])
+        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(self.device)
+        log_probs, out_lengths = self.model(padded, lengths.to(self.device))
+        return [lp[: int(n)].float().cpu() for lp, n in zip(log_probs, out_lengths)]
+
+    def log_probs(self, wave: torch.Tensor, *, chunk_seconds: float = 30.0, context_seconds: float = 2.0) -> torch.Tensor:
+        """``(T, K)`` log-probabilities of one waveform ``(N,)``, chunked when it is long."""
+        sr = self.feature_config.sample_rate
+        if wave.shape[0] <= (chunk_seconds + 2 * context_seconds) * sr:
+            return self.log_probs_batch([wave])[0]
+        return self._chunked(lambda start, stop: wave[start:stop], wave.shape[0], chunk_seconds, context_seconds)
+
+    def _chunked(self, read, total: int, chunk_seconds: float, context_seconds: float) -> torch.Tensor:
+        """Stitch the centre frames of overlapping chunks. ``read(start, stop)`` returns samples."""
+        cfg = self.feature_config
+        hop = int(round(cfg.sample_rate * cfg.hop_ms / 1000)) * (int(round(self.hop_ms / cfg.hop_ms)))
+        chunk = max(1, int(chunk_seconds * cfg.sample_rate) // hop) * hop
+        context = int(context_seconds * cfg.sample_rate) // hop * hop
+        expected = num_frames(total, cfg.sample_rate, cfg.win_ms, cfg.hop_ms) // int(round(self.hop_ms / cfg.hop_ms))
+        pieces: list[torch.Tensor] = []
+        for start in range(0, total, chunk):
+            lo = max(0, start - context)
+            wave = read(lo, min(total, start + chunk + context))
+            if wave.shape[0] < int(cfg.sample_rate * cfg.win_ms / 1000):
+                break
+            lp = self.log_probs_batch([wave])[0]
+            skip = (start - lo) // hop
+            pieces.append(lp[skip : skip + chunk // hop])
+        return torch.cat(pieces)[:expected]
+
+    # --- decoding ----------------------------------------------------------------------------
+    def _decode(self, log_probs: torch.Tensor, decoder: DecoderName) -> tuple[list[Span], list[str] | None]:
+        blank = self.phone_set.blank_id
+        if decoder == "greedy":
+            return greedy(log_probs, blank=blank), None
+        if decoder == "beam":
+            from phonrec.decode.beam import phone_beam_search
+            return phone_beam_search(log_probs, log_probs.shape[0], None, blank=blank), None
+        if decoder == "lexicon":
+            if self.lexicon is None:
+                raise ValueError("decoder='lexicon' needs a lexicon.txt in the model directory")
+            if self._lexicon_decoder is None:
+                from phonrec.decode.lexicon import LexiconDecoder
+                self._lexicon_decoder = LexiconDecoder(self.lexicon, self.phone_set, blank=blank)
+            hyp = self._lexicon_decoder.decode(log_probs)[0]
+            return hyp.spans, hyp.words
+        raise ValueError(f"decoder must be 'greedy', 'beam' or 'lexicon', got {decoder!r}")
+
+    def _result(self, log_probs: torch.Tensor, decoder: DecoderName, posteriors: bool) -> Transcription:
+        spans, words = self._decode(log_probs, decoder)
+        symbols = self.phone_set.symbols
+        timed = [(symbols[s.phone], frames_to_seconds(s.start, self.hop_ms), frames_to_seconds(s.end, self.hop_ms))
+                 for s in spans]
+        return Transcription(phones=[p for p, _, _ in timed], spans=timed, words=words,
+                             posteriors=log_probs.numpy() if posteriors else None)
+
+    def _wave(self, audio: str | Path | np.ndarray | torch.Tensor, sample_rate: int | None) -> torch.Tensor:
+        if isinstance(audio, (str, Path)):
+            return load_audio(audio, self.feature_config.sample_rate)
+        if sample_rate is None:
+            raise ValueError("sample_rate is required when audio is given as an array")
+        wave = validate_waveform(audio, sample_rate, source="<array>")
+        if sample_rate != self.feature_config.sample_rate:
+            import torchaudio.functional as AF
+            wave = AF.resample(wave, sample_rate, self.feature_config.sample_rate)
+        return wave
+
+    def transcribe(self, audio: str | Path | np.ndarray | torch.Tensor, sample_rate: int | None = None,
+                   decoder: DecoderName = "greedy", *, posteriors: bool = False) -> Transcription:
+        """Transcribe one recording (a file path, or an array with its ``sample_rate``).
+
+        Files longer than about half a minute are read and processed in chunks (bounded memory).
+        """
+        if isinstance(audio, (str, Path)) and self._is_long_file(Path(audio)):
+            return self._result(self._file_log_probs_chunked(Path(audio)), decoder, posteriors)
+        return self._result(self.log_probs(self._wave(audio, sample_rate)), decoder, posteriors)
+
+    def transcribe_batch(self, audios: Sequence[str | Path | np.ndarray | torch.Tensor], sample_rate: int | None = None,
+                         decoder: DecoderName = "greedy", *, posteriors: bool = False) -> list[Transcription]:
+        """Transcribe several recordings with one padded forward pass."""
+        waves = [self._wave(a, sample_rate) for a in audios]
+        return [self._result(lp, decoder, posteriors) for lp in self.log_probs_batch(waves)]
+
+    # --- long files --------------------------------------------------------------------------
+    LONG_FILE_SECONDS = 34.0
+
+    def _is_long_file(self, path: Path) -> bool:
+        try:
+            info = sf.info(str(path))
+        except Exception as e:
+            raise AudioError(f"{path}: cannot read audio ({e})") from None
+        return info.frames / info.samplerate > self.LONG_FILE_SECONDS
+
+    def _file_log_probs_chunked(self, path: Path, chunk_seconds: float = 30.0, context_seconds: float = 2.0) -> torch.Tensor:
+        """Read ``path`` chunk by chunk (soundfile seeks), never holding the whole waveform."""
+        import torchaudio.functional as AF
+
+        info = sf.info(str(path))
+        sr_in, sr = info.samplerate, self.feature_config.sample_rate
+        total = int(round(info.frames * sr / sr_in))
+
+        def read(start: int, stop: int) -> torch.Tensor:
+            a, b = int(start * sr_in / sr), int(np.ceil(stop * sr_in / sr))
+            data, _ = sf.read(str(path), start=a, stop=b, dtype="float32", always_2d=True)
+            wave = torch.from_numpy(data.mean(axis=1))
+            if sr_in != sr:
+                wave = AF.resample(wave, sr_in, sr)
+            if not torch.isfinite(wave).all():
+                raise AudioError(f"{path}: non-finite samples between {a} and {b}")
+            return wave[: stop - start]
+
+        return self._chunked(read, total, chunk_seconds, context_seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``phonrec-transcribe MODEL_DIR a.wav ... [--decoder greedy|beam|lexicon] [--textgrid DIR] [--json]``."""
+    parser = argparse.ArgumentParser(prog="phonrec-transcribe", description="Print phones with times for audio files.")
+    parser.add_argument("model_dir", help="model directory written by phonrec-train")
+    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, sph)")
+    parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam", "lexicon"])
+    parser.add_argument("--textgrid", metavar="DIR", help="also write one Praat TextGrid per file into DIR")
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    tr = Transcriber.from_pretrained(args.model_dir, device=args.device)
+    status = 0
+    for path in args.audio:
+        try:
+            result = tr.transcribe(path, decoder=args.decoder)
+        except (AudioError, ValueError, OSError) as e:
+            print(f"phonrec-transcribe: {e}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            print(json.dumps({"file": path, "phones": result.phones, "words": result.words,
+                              "spans": [{"phone": p, "start": round(s, 3), "end": round(e, 3)} for p, s, e in result.spans]}))
+        else:
+            print(f"{path}: {' '.join(result.phones)}")
+            if result.words is not None:
+                print(f"  words: {' '.join(result.words)}")
+            for p, s, e in result.spans:
+                print(f"  {s:8.3f} {e:8.3f}  {p}")
+        if args.textgrid:
+            from phonrec.data.segments import Segment
+            from phonrec.data.textgrid import write_textgrid
+
+            out = Path(args.textgrid)
+            out.mkdir(parents=True, exist_ok=True)
+            info = sf.info(path)
+            write_textgrid(out / (Path(path).stem + ".TextGrid"),
+                           {"phones": [Segment(p, s, e) for p, s, e in result.spans]}, info.frames / info.samplerate)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
