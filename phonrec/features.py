@@ -590,7 +590,7 @@ class CMVN:
         if dim is not None and file_dim != dim:
             raise ValueError(f"{path}: CMVN statistics are for {file_dim}-dim features, expected {dim}")
         try:
-            return cls(mean=torch.tensor(data["mean"]), std=torch.tensor(data["std"]), count=int(data["count"]))
+            return cls(mean=torch.tensor(data["mean"], dtype=torch.float64), std=torch.tensor(data["std"], dtype=torch.float64), count=int(data["count"]))
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
 

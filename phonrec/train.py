@@ -482,6 +482,30 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def prepare_features(cfg: DictConfig) -> None:
+    """Compute and cache the features of every split named in ``data`` (train, dev, test), and
+    report the global CMVN statistics of the training split. Training reuses the caches."""
+    fcfg, _, _ = feature_config(cfg)
+    exp_dir = Path(cfg.exp_dir)
+    for split in ("train", "dev", "test"):
+        if cfg.data.get(split):
+            data, cache = load_split(cfg, split, fcfg, exp_dir, progress=True)
+            frames = sum(cache.lengths().values())
+            log.info("%s: %d utterances, %d frames (%.2f h), %d bad", split, len(cache.index), frames,
+                     frames * fcfg.hop_ms / 3.6e6, len(cache.bad))
+            if split == "train":
+                cmvn = CMVN.fit(cache.iter_features())
+                exp_dir.mkdir(parents=True, exist_ok=True)
+                cmvn.save(exp_dir / "cmvn.json")
+
+
+def features_main() -> None:
+    """Console entry point ``phonrec-features`` (same config and overrides as ``phonrec-train``)."""
+    import hydra
+
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(prepare_features)()
+
+
 def main() -> None:
     """Console entry point ``phonrec-train`` (Hydra parses the command line)."""
     import hydra
@@ -490,4 +514,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "features":  # python -m phonrec.train features [overrides]
+        sys.argv.pop(1)
+        features_main()
+    else:
+        main()

@@ -110,6 +110,20 @@ def score(data: DataDir, hyps: dict[str, list[str]], words: dict[str, list[str]]
     return out
 
 
+def frame_accuracy_of(data: DataDir, log_probs: dict[str, torch.Tensor], phone_set: PhoneSet) -> float:
+    """Share of frames whose arg-max symbol equals the reference alignment (frame-level models)."""
+    correct = total = 0
+    for utt, lp in log_probs.items():
+        ref = data.alignments.get(utt)
+        if not ref:
+            continue
+        hyp = phone_set.decode(lp.argmax(-1).tolist())
+        n = min(len(ref), len(hyp))
+        correct += sum(r == h for r, h in zip(ref[:n], hyp[:n]))
+        total += n
+    return correct / max(total, 1)
+
+
 def format_report(summary: dict[str, Any]) -> str:
     lines = [f"{'':8} {'#utt':>6} {'#ref':>7} {'sub':>6} {'del':>6} {'ins':>6} {'err%':>7}"]
     for unit in ("phones", "words"):
@@ -117,6 +131,8 @@ def format_report(summary: dict[str, Any]) -> str:
             c = summary[unit]
             lines.append(f"{unit:8} {summary['utterances']:6d} {c['reference_length']:7d} {c['substitutions']:6d} "
                          f"{c['deletions']:6d} {c['insertions']:6d} {100 * c['rate']:7.2f}")
+    if "frame_accuracy" in summary:
+        lines.append(f"frame accuracy {100 * summary['frame_accuracy']:.2f}%")
     lines.append(f"real-time factor {summary['rtf']:.4f} (network {summary['rtf_network']:.4f}, search {summary['rtf_search']:.4f})")
     return "\n".join(lines) + "\n"
 
@@ -193,6 +209,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if words:
         (out_dir / "words.txt").write_text("".join(f"{u} {' '.join(w)}\n" for u, w in sorted(words.items())))
     summary = score(data, hyps, words if dcfg["name"] == "lexicon" else None)
+    if data.alignments and tr.phone_set.blank_id is None:
+        summary["frame_accuracy"] = frame_accuracy_of(data, log_probs, tr.phone_set)
     summary |= {"decoder": dcfg, "model_dir": str(model_dir), "data": str(cfg.data), "skipped": bad,
                 "audio_seconds": audio_seconds, "rtf_network": network_seconds / max(audio_seconds, 1e-9),
                 "rtf_search": search_seconds / max(audio_seconds, 1e-9)}

@@ -1,0 +1,498 @@
+"""Scoring: edit distance with alignment, error counts (PER/WER), confusions, frame and boundary accuracy.
+
+Error rates are corpus-level: ``ErrorCounts`` add up substitutions, deletions, insertions and
+reference lengths over utterances and the rate is taken once at the end (never a mean of
+per-utterance rates).
+
+Alignment tie-break. ``edit_distance`` and ``align_sequences`` minimise the Levenshtein cost
+``S + D + I`` (unit costs). Among the minimum-cost alignments they pick one with the fewest
+deletions + insertions, i.e. the most substitutions; since ``D - I = len(ref) - len(hyp)`` this
+fixes ``S``, ``D`` and ``I`` uniquely. (Internally: substitution weight ``K``, deletion/insertion
+weight ``K + 1`` with ``K = len(ref) + len(hyp) + 1``, so the weighted total orders alignments by
+``(S + D + I, D + I)``.) Among alignments with those counts the backtrace, which runs from the
+ends of both sequences, prefers at each step a match/substitution, then a deletion, then an
+insertion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from phonrec.phones import ScoringScheme, fold_for_scoring
+
+Pair = tuple[Hashable | None, Hashable | None]
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    """Edit-distance counts of one utterance or, summed, of a corpus.
+
+    Attributes:
+        substitutions, deletions, insertions: error counts.
+        reference_length: number of reference symbols (``correct + substitutions + deletions``).
+        utterances: how many utterances were summed (``edit_distance`` gives 1).
+        utterances_with_errors: how many of them had any error (for the sentence error rate).
+    """
+
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    reference_length: int = 0
+    utterances: int = 0
+    utterances_with_errors: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("substitutions", "deletions", "insertions", "reference_length", "utterances", "utterances_with_errors"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"ErrorCounts.{name} must be a non-negative int, got {v!r}")
+        if self.substitutions + self.deletions > self.reference_length:
+            raise ValueError(
+                f"ErrorCounts: substitutions + deletions ({self.substitutions} + {self.deletions}) "
+                f"exceed reference_length {self.reference_length}"
+            )
+        if self.utterances_with_errors > self.utterances:
+            raise ValueError("ErrorCounts: utterances_with_errors exceeds utterances")
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def correct(self) -> int:
+        return self.reference_length - self.substitutions - self.deletions
+
+    @property
+    def rate(self) -> float:
+        """``errors / reference_length``; 0.0 for an empty reference with no errors, ``inf`` with insertions."""
+        if self.reference_length == 0:
+            return 0.0 if self.errors == 0 else float("inf")
+        return self.errors / self.reference_length
+
+    @property
+    def sentence_error_rate(self) -> float:
+        """Share of utterances with at least one error (0.0 when no utterance was counted)."""
+        return self.utterances_with_errors / self.utterances if self.utterances else 0.0
+
+    def __add__(self, other: "ErrorCounts") -> "ErrorCounts":
+        if not isinstance(other, ErrorCounts):
+            return NotImplemented
+        return ErrorCounts(
+            self.substitutions + other.substitutions,
+            self.deletions + other.deletions,
+            self.insertions + other.insertions,
+            self.reference_length + other.reference_length,
+            self.utterances + other.utterances,
+            self.utterances_with_errors + other.utterances_with_errors,
+        )
+
+    def __radd__(self, other: Any) -> "ErrorCounts":
+        # lets the built-in sum() start from 0: sum(counts_list)
+        if isinstance(other, int) and not isinstance(other, bool) and other == 0:
+            return self
+        return NotImplemented
+
+    @classmethod
+    def sum(cls, counts: Iterable["ErrorCounts"]) -> "ErrorCounts":
+        """Corpus total (``ErrorCounts()`` for an empty iterable)."""
+        total = cls()
+        for c in counts:
+            total = total + c
+        return total
+
+
+# --- edit distance ---------------------------------------------------------------------------
+
+def _weights(n: int, m: int) -> tuple[int, int]:
+    k = n + m + 1
+    return k, k + 1  # substitution, deletion/insertion
+
+
+def _decode_total(total: int, n: int, m: int) -> ErrorCounts:
+    sub_w, _ = _weights(n, m)
+    edits, indels = divmod(total, sub_w)
+    dels, ins = (indels + n - m) // 2, (indels - n + m) // 2
+    return ErrorCounts(edits - indels, dels, ins, n, 1, int(edits > 0))
+
+
+def _dp_rows(ref: Sequence[Hashable], hyp: Sequence[Hashable], keep: bool) -> list[Any]:
+    """Weighted Levenshtein DP; returns all rows (``keep``) or just the last one.
+
+    Row ``i`` holds ``D[i, j]``, the cost of aligning ``ref[:i]`` with ``hyp[:j]``, ``j = 0..m``.
+    Small problems run as plain Python, larger ones as a numpy row recurrence in which the
+    insertion chain is a running minimum: ``D[i, j] = min_k<=j (T[k] + (j - k) w)``.
+    """
+    n, m = len(ref), len(hyp)
+    sub_w, ind_w = _weights(n, m)
+    if n * m < 2500:
+        prev = list(range(0, (m + 1) * ind_w, ind_w))
+        rows = [prev]
+        for a in ref:
+            c = prev[0] + ind_w
+            cur = [c]
+            for j in range(m):
+                d = prev[j] + (0 if a == hyp[j] else sub_w)
+                u = prev[j + 1] + ind_w
+                if u < d:
+                    d = u
+                c += ind_w
+                if c < d:
+                    d = c
+                cur.append(d)
+                c = d
+            prev = cur
+            if keep:
+                rows.append(cur)
+        return rows if keep else [prev]
+    ids: dict[Hashable, int] = {}
+    r = np.array([ids.setdefault(s, len(ids)) for s in ref], dtype=np.int64)
+    h = np.array([ids.setdefault(s, len(ids)) for s in hyp], dtype=np.int64)
+    ramp = np.arange(m + 1, dtype=np.int64) * ind_w
+    prev = ramp.copy()
+    rows_np = [prev]
+    tmp = np.empty(m + 1, dtype=np.int64)
+    for i in range(n):
+        tmp[0] = prev[0] + ind_w
+        np.minimum(prev[:-1] + (r[i] != h) * sub_w, prev[1:] + ind_w, out=tmp[1:])
+        prev = np.minimum.accumulate(tmp - ramp) + ramp
+        if keep:
+            rows_np.append(prev)
+    return rows_np if keep else [prev]
+
+
+def _check_seq(x: Any, name: str) -> Sequence[Hashable]:
+    if isinstance(x, str):
+        raise ValueError(f"{name} must be a sequence of symbols, got a str {x[:40]!r} (split it first)")
+    if hasattr(x, "tolist") and not isinstance(x, (list, tuple)):
+        x = x.tolist()  # numpy / torch 1-D arrays of ids
+    if not isinstance(x, Sequence):
+        raise ValueError(f"{name} must be a sequence of symbols, got {type(x).__name__}")
+    return x
+
+
+def edit_distance(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> ErrorCounts:
+    """Levenshtein counts of turning ``ref`` into ``hyp`` (tie-break: see the module docstring).
+
+    Args:
+        ref: (N,) reference symbols (strings, ids, any hashables).
+        hyp: (M,) hypothesis symbols.
+
+    Example:
+        >>> edit_distance("k ae t".split(), "k ah t s".split())
+        ErrorCounts(substitutions=1, deletions=0, insertions=1, reference_length=3, utterances=1, utterances_with_errors=1)
+    """
+    ref, hyp = _check_seq(ref, "ref"), _check_seq(hyp, "hyp")
+    n, m = len(ref), len(hyp)
+    if n == 0 or m == 0 or ref == hyp:
+        if ref == hyp:
+            return ErrorCounts(0, 0, 0, n, 1, 0)
+        return ErrorCounts(0, n, m, n, 1, 1)
+    return _decode_total(int(_dp_rows(ref, hyp, keep=False)[-1][m]), n, m)
+
+
+def align_sequences(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> list[Pair]:
+    """The minimum-cost alignment as pairs: ``(r, h)`` match/substitution, ``(r, None)``
+    deletion, ``(None, h)`` insertion, in sequence order (tie-break: module docstring).
+
+    Its counts agree with ``edit_distance(ref, hyp)``.
+
+    Example:
+        >>> align_sequences(["a", "b", "c", "d"], ["a", "c", "d", "e"])
+        [('a', 'a'), ('b', None), ('c', 'c'), ('d', 'd'), (None, 'e')]
+        >>> align_sequences(["a", "b", "c"], ["a", "c", "d"])  # 2 substitutions beat 1 del + 1 ins
+        [('a', 'a'), ('b', 'c'), ('c', 'd')]
+    """
+    ref, hyp = _check_seq(ref, "ref"), _check_seq(hyp, "hyp")
+    n, m = len(ref), len(hyp)
+    sub_w, ind_w = _weights(n, m)
+    rows = _dp_rows(ref, hyp, keep=True)
+    out: list[Pair] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        here = rows[i][j]
+        if i > 0 and j > 0 and here == rows[i - 1][j - 1] + (0 if ref[i - 1] == hyp[j - 1] else sub_w):
+            out.append((ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and here == rows[i - 1][j] + ind_w:
+            out.append((ref[i - 1], None))
+            i -= 1
+        else:
+            out.append((None, hyp[j - 1]))
+            j -= 1
+    out.reverse()
+    return out
+
+
+def counts_from_alignment(pairs: Iterable[Pair]) -> ErrorCounts:
+    """S/D/I counts of an alignment (``align_sequences`` output)."""
+    s = d = ins = n = 0
+    for r, h in pairs:
+        if r is None and h is None:
+            raise ValueError("alignment pair (None, None) is not a valid edit")
+        if r is None:
+            ins += 1
+        else:
+            n += 1
+            if h is None:
+                d += 1
+            elif h != r:
+                s += 1
+    return ErrorCounts(s, d, ins, n, 1, int(s + d + ins > 0))
+
+
+# --- corpus-level rates ----------------------------------------------------------------------
+
+def _paired(refs: Any, hyps: Any) -> list[tuple[str, Any, Any]]:
+    """``(utterance label, ref, hyp)`` from two equal-length sequences or two mappings keyed by utterance id."""
+    if isinstance(refs, Mapping) or isinstance(hyps, Mapping):
+        if not (isinstance(refs, Mapping) and isinstance(hyps, Mapping)):
+            raise ValueError("refs and hyps must both be mappings (utterance id -> symbols) or both sequences")
+        missing = [u for u in refs if u not in hyps]
+        extra = [u for u in hyps if u not in refs]
+        if missing or extra:
+            raise ValueError(f"utterance ids differ: no hypothesis for {missing[:5]}, no reference for {extra[:5]}")
+        return [(str(u), refs[u], hyps[u]) for u in refs]
+    refs, hyps = list(refs), list(hyps)
+    if len(refs) != len(hyps):
+        raise ValueError(f"got {len(refs)} references but {len(hyps)} hypotheses")
+    return [(f"utterance {k}", r, h) for k, (r, h) in enumerate(zip(refs, hyps))]
+
+
+def error_rate(refs: Sequence[Sequence[Hashable]] | Mapping[str, Sequence[Hashable]],
+               hyps: Sequence[Sequence[Hashable]] | Mapping[str, Sequence[Hashable]]) -> ErrorCounts:
+    """Corpus-level counts: errors and reference lengths summed over utterances.
+
+    Args:
+        refs, hyps: parallel lists of symbol sequences, or mappings utterance id -> sequence
+            with the same keys.
+    """
+    total = ErrorCounts()
+    for label, r, h in _paired(refs, hyps):
+        try:
+            total = total + edit_distance(r, h)
+        except ValueError as e:
+            raise ValueError(f"{label}: {e}") from None
+    return total
+
+
+def per(refs: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
+        hyps: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
+        fold: bool = True, *, scheme: ScoringScheme = "timit39") -> ErrorCounts:
+    """Phone error counts over a corpus (``.rate`` is the PER).
+
+    With ``fold=True`` both sides go through ``phones.fold_for_scoring(..., scheme)`` (39-class
+    folding, silence and ``q`` removed). With ``fold=False`` symbols are compared as given,
+    except that ``sil`` is still dropped (silence is never scored).
+    """
+    def prep(label: str, seq: Any) -> list[str]:
+        seq = _check_seq(seq, label)
+        if fold:
+            try:
+                return fold_for_scoring(seq, scheme)
+            except ValueError as e:
+                raise ValueError(f"{label}: {e}") from None
+        return [p for p in seq if p != "sil"]
+
+    pairs = _paired(refs, hyps)
+    return error_rate([prep(f"{u} (ref)", r) for u, r, _ in pairs], [prep(f"{u} (hyp)", h) for u, _, h in pairs])
+
+
+def wer(refs: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]],
+        hyps: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]]) -> ErrorCounts:
+    """Word error counts over a corpus. A string is split on white space; words are compared
+    upper-cased (as ``Lexicon`` stores them)."""
+    def prep(seq: Any) -> list[str]:
+        words = seq.split() if isinstance(seq, str) else list(_check_seq(seq, "words"))
+        return [w.upper() for w in words]
+
+    pairs = _paired(refs, hyps)
+    return error_rate([prep(r) for _, r, _ in pairs], [prep(h) for _, _, h in pairs])
+
+
+# --- confusions ------------------------------------------------------------------------------
+
+def confusion_matrix(pairs: Iterable[Pair], symbols: Sequence[Hashable]) -> np.ndarray:
+    """Counts of aligned pairs: ``(K + 1, K + 1)`` int64 for ``K = len(symbols)``.
+
+    Row = reference symbol, column = hypothesis symbol, both in ``symbols`` order. Row ``K``
+    counts insertions (``(None, h)``), column ``K`` deletions (``(r, None)``); ``[K, K]`` is 0.
+    ``pairs`` are ``align_sequences`` outputs, concatenated over a corpus if wanted.
+
+    Raises:
+        ValueError: a symbol not in ``symbols``, duplicate ``symbols``, or a ``(None, None)`` pair.
+    """
+    index = {s: i for i, s in enumerate(symbols)}
+    if len(index) != len(symbols):
+        raise ValueError("confusion_matrix: symbols contain duplicates")
+    k = len(symbols)
+    mat = np.zeros((k + 1, k + 1), dtype=np.int64)
+    for n, (r, h) in enumerate(pairs):
+        if r is None and h is None:
+            raise ValueError(f"confusion_matrix: pair {n} is (None, None)")
+        try:
+            row = k if r is None else index[r]
+            col = k if h is None else index[h]
+        except KeyError as e:
+            raise ValueError(f"confusion_matrix: pair {n} {(r, h)} has symbol {e.args[0]!r} not in symbols") from None
+        mat[row, col] += 1
+    return mat
+
+
+# --- frame and boundary accuracy -------------------------------------------------------------
+
+def _to_list(x: Any) -> Any:
+    return x.tolist() if hasattr(x, "tolist") else x
+
+
+def frame_counts(ref_labels: Any, hyp_labels: Any, lengths: Any = None) -> tuple[int, int]:
+    """``(correct frames, total frames)``; arguments as in ``frame_accuracy``."""
+    ref, hyp = _to_list(ref_labels), _to_list(hyp_labels)
+    if isinstance(ref, str) or isinstance(hyp, str):
+        raise ValueError("frame labels must be sequences of labels, not a str")
+    ref, hyp = list(ref), list(hyp)
+    batched = bool(ref) and not isinstance(ref[0], str) and isinstance(ref[0], Sequence)
+    if not batched:
+        if lengths is not None:
+            raise ValueError("lengths is only meaningful for a batch (B, T) of label sequences")
+        ref, hyp = [ref], [hyp]
+    if len(ref) != len(hyp):
+        raise ValueError(f"frame labels: {len(ref)} reference utterances but {len(hyp)} hypotheses")
+    if lengths is not None:
+        lengths = [int(v) for v in _to_list(lengths)]
+        if len(lengths) != len(ref):
+            raise ValueError(f"lengths has {len(lengths)} entries for a batch of {len(ref)}")
+    correct = total = 0
+    for b, (r, h) in enumerate(zip(ref, hyp)):
+        r, h = list(r), list(h)
+        if lengths is not None:
+            t = lengths[b]
+            if not 0 <= t <= min(len(r), len(h)):
+                raise ValueError(f"utterance {b}: length {t} outside [0, {min(len(r), len(h))}]")
+            r, h = r[:t], h[:t]
+        elif len(r) != len(h):
+            raise ValueError(f"utterance {b}: {len(r)} reference frames but {len(h)} hypothesis frames")
+        correct += sum(a == c for a, c in zip(r, h))
+        total += len(r)
+    return correct, total
+
+
+def frame_accuracy(ref_labels: Any, hyp_labels: Any, lengths: Any = None) -> float:
+    """Share of frames whose hypothesis label equals the reference label.
+
+    Args:
+        ref_labels, hyp_labels: one utterance, ``(T,)`` labels (list, numpy or torch), or a
+            batch: ``(B, T)`` padded arrays with ``lengths (B,)`` or a list of ``B`` unpadded
+            sequences (each pair of equal length). Frames past ``lengths`` are ignored.
+
+    Raises:
+        ValueError: mismatched lengths, or no frame at all to score.
+    """
+    correct, total = frame_counts(ref_labels, hyp_labels, lengths)
+    if total == 0:
+        raise ValueError("frame_accuracy: no frames to score")
+    return correct / total
+
+
+def _span_bounds(spans: Iterable[Any], name: str) -> list[tuple[int, int]]:
+    out = []
+    for k, s in enumerate(spans):
+        if hasattr(s, "start") and hasattr(s, "end"):
+            a, b = s.start, s.end
+        elif isinstance(s, Sequence) and len(s) == 2:
+            a, b = s
+        else:
+            raise ValueError(f"{name}[{k}] must have .start/.end or be a (start, end) pair, got {s!r}")
+        if b < a:
+            raise ValueError(f"{name}[{k}] ends before it starts: {s!r}")
+        if out and a < out[-1][1]:
+            raise ValueError(f"{name}[{k}] starts at {a}, before the previous span ends at {out[-1][1]}")
+        out.append((a, b))
+    return out
+
+
+def boundary_counts(ref_spans: Sequence[Any], hyp_spans: Sequence[Any], tolerance_frames: int = 2) -> tuple[int, int]:
+    """``(matched, total)`` reference boundaries; arguments and matching as in ``boundary_accuracy``."""
+    if tolerance_frames < 0:
+        raise ValueError(f"tolerance_frames must be >= 0, got {tolerance_frames}")
+    ref_b = [a for a, _ in _span_bounds(ref_spans, "ref_spans")[1:]]
+    hyp_b = [a for a, _ in _span_bounds(hyp_spans, "hyp_spans")[1:]]
+    candidates = sorted(
+        (abs(r - h), i, j) for i, r in enumerate(ref_b) for j, h in enumerate(hyp_b) if abs(r - h) <= tolerance_frames
+    )
+    used_r: set[int] = set()
+    used_h: set[int] = set()
+    for _, i, j in candidates:
+        if i not in used_r and j not in used_h:
+            used_r.add(i)
+            used_h.add(j)
+    return len(used_r), len(ref_b)
+
+
+def boundary_accuracy(ref_spans: Sequence[Any], hyp_spans: Sequence[Any], tolerance_frames: int = 2) -> float:
+    """Share of reference phone boundaries with a hypothesis boundary within ``tolerance_frames``.
+
+    A boundary is the start frame of every span but the first (the internal boundaries between
+    consecutive spans). Spans are objects with ``.start``/``.end`` (frames, end exclusive, e.g.
+    ``decode.greedy.Span``) or ``(start, end)`` pairs, in time order, non-overlapping; labels are
+    ignored. Matching is one-to-one and greedy by distance: all (reference, hypothesis)
+    boundary pairs within the tolerance are taken in order of increasing distance (ties: earlier
+    reference boundary, then earlier hypothesis boundary), and a pair is matched when neither
+    boundary is matched yet. Each hypothesis boundary is used at most once.
+
+    Raises:
+        ValueError: malformed spans, a negative tolerance, or a reference with fewer than two
+            spans (no boundary to score; use ``boundary_counts`` to sum over a corpus).
+    """
+    matched, total = boundary_counts(ref_spans, hyp_spans, tolerance_frames)
+    if total == 0:
+        raise ValueError("boundary_accuracy: the reference has fewer than two spans, so no boundary to score")
+    return matched / total
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def format_report(counts: ErrorCounts | Iterable[ErrorCounts], *, name: str = "PER", unit: str = "phones", title: str = "") -> str:
+    """An sclite-like summary of corpus counts (per-utterance counts are summed first).
+
+    Example output::
+
+        ,---------------------------------------------------------------------------.
+        | test set                                                                  |
+        |---------------------------------------------------------------------------|
+        |  # Snt |   # phones |   Corr |    Sub |    Del |    Ins |    Err |  S.Err |
+        |      2 |          8 |      6 |      2 |      0 |      1 |      3 |      2 |
+        |        |          % |  75.00 |  25.00 |   0.00 |  12.50 |  37.50 | 100.00 |
+        `---------------------------------------------------------------------------'
+        %PER 37.50 [ 3 / 8, 1 ins, 0 del, 2 sub ]
+
+    The ``S.Err`` row gives the count and the share of utterances with any error.
+    """
+    total = counts if isinstance(counts, ErrorCounts) else ErrorCounts.sum(counts)
+    n = total.reference_length
+
+    def pct(v: int) -> str:
+        return f"{100.0 * v / n:6.2f}" if n else "     -"
+
+    head = f"| {'# Snt':>6} | {'# ' + unit:>10} | {'Corr':>6} | {'Sub':>6} | {'Del':>6} | {'Ins':>6} | {'Err':>6} | {'S.Err':>6} |"
+    width = len(head)
+    ser = f"{100.0 * total.sentence_error_rate:6.2f}" if total.utterances else "     -"
+    counts_line = (
+        f"| {total.utterances:>6} | {n:>10} | {total.correct:>6} | {total.substitutions:>6} | "
+        f"{total.deletions:>6} | {total.insertions:>6} | {total.errors:>6} | {total.utterances_with_errors:>6} |"
+    )
+    pct_line = (
+        f"| {'':>6} | {'%':>10} | {pct(total.correct)} | {pct(total.substitutions)} | "
+        f"{pct(total.deletions)} | {pct(total.insertions)} | {pct(total.errors)} | {ser} |"
+    )
+    rate = f"{100.0 * total.rate:.2f}" if n else ("0.00" if total.errors == 0 else "inf")
+    lines = [",".ljust(width - 1, "-") + "."]
+    if title:
+        lines += [f"| {title}".ljust(width - 1) + "|", "|".ljust(width - 1, "-") + "|"]
+    lines += [head, counts_line, pct_line, "`".ljust(width - 1, "-") + "'"]
+    lines.append(
+        f"%{name} {rate} [ {total.errors} / {n}, {total.insertions} ins, {total.deletions} del, {total.substitutions} sub ]"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The built-in synthetic corpus, end to end: corpus -> features -> aligned and CTC models ->
+# greedy / phone-beam / lexicon decoding of dev and test (an unseen voice) -> results table.
+#
+#   bash recipes/synth/run.sh                       # default size (well under 20 minutes on 2 cores)
+#   bash recipes/synth/run.sh --size full           # the serious model
+#   bash recipes/synth/run.sh --stage 3 model.hidden=384 trainer.epochs=12   # Hydra overrides
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+stage=0
+stop_stage=100
+size=default          # default | full | tiny (tests)
+data=data/synth       # corpus output
+exp=exp/synth         # models, decodes, plots
+jobs=$(nproc)
+distractors=1000      # extra CMUdict words in the decoding lexicon
+. recipes/lib/parse_options.sh
+
+case "$size" in
+  tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=2 trainer.warmup_steps=0) ;;
+  default) num_utts=1200; model=small;  train_opts=(trainer.epochs=8 trainer.warmup_steps=100) ;;
+  full)    num_utts=6000; model=bilstm; train_opts=(trainer.epochs=25 trainer.average_last=3) ;;
+  *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
+esac
+PY=${PY:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+common=(data=synth data.train=$data/train data.dev=$data/dev data.test=$data/test
+        data.cache_dir=$data/cache model=$model)
+
+if run_stage 0 "set-up check"; then
+  command -v flite >/dev/null || { echo "flite is missing: run bash tools/setup.sh" >&2; exit 1; }
+  "$PY" -c "import phonrec.train, phonrec.data.synth" || { echo "phonrec is not installed: run bash tools/setup.sh" >&2; exit 1; }
+fi
+
+if run_stage 1 "synthetic corpus ($num_utts utterances) -> $data"; then
+  "$PY" -m phonrec.data.synth "$data" --num-utts "$num_utts" --jobs "$jobs"
+fi
+
+if run_stage 2 "features and CMVN"; then
+  "$PY" -m phonrec.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
+fi
+
+for div in aligned ctc; do
+  n=$([ $div = aligned ] && echo 3 || echo 4)
+  if run_stage $n "train ($div)"; then
+    "$PY" -m phonrec.train "${common[@]}" divergence=$div exp_dir=$exp/$div "${train_opts[@]}" "${overrides[@]}"
+  fi
+done
+
+if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
+  "$PY" recipes/lib/make_lexicon.py --corpus-lexicon $data/lexicon.txt --distractors $distractors --out $exp/lexicon.txt
+  for div in aligned ctc; do
+    for split in dev test; do
+      for decoder in greedy beam lexicon; do
+        extra=()
+        [ $decoder = beam ] && extra=(decoder.train_data=$data/train)
+        [ $decoder = lexicon ] && extra=(decoder.lexicon=$exp/lexicon.txt)
+        "$PY" -m phonrec.decode.cli model_dir=$exp/$div/model data=$data/$split decoder=$decoder \
+          out_dir=$exp/$div/decode-$decoder-$split jobs=$jobs "${extra[@]}" >/dev/null
+      done
+    done
+  done
+fi
+
+if run_stage 6 "score, results table and plots"; then
+  "$PY" recipes/lib/results_table.py --exp $exp --models aligned ctc --out $exp/results.md
+  "$PY" -m phonrec.plots recipe --exp $exp --data $data/test || echo "(plots failed; see above)"
+  cat $exp/results.md
+  log "models: $exp/aligned/model $exp/ctc/model; plots: $exp/plots/"
+fi
