@@ -353,7 +353,8 @@ def frame_counts(ref_labels: Any, hyp_labels: Any, lengths: Any = None) -> tuple
     if isinstance(ref, str) or isinstance(hyp, str):
         raise ValueError("frame labels must be sequences of labels, not a str")
     ref, hyp = list(ref), list(hyp)
-    batched = bool(ref) and not isinstance(ref[0], str) and isinstance(ref[0], Sequence)
+    first = ref[0] if ref else None
+    batched = not isinstance(first, str) and (isinstance(first, Sequence) or getattr(first, "ndim", 0) >= 1)
     if not batched:
         if lengths is not None:
             raise ValueError("lengths is only meaningful for a batch (B, T) of label sequences")
