@@ -136,6 +136,22 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
+def check_ranks_agree(model: torch.nn.Module, world: int) -> float:
+    """Gather every rank's parameters and log the largest difference to rank 0's (it must be 0).
+
+    Raises:
+        RuntimeError: when the ranks' parameters differ (a DDP bug or a non-deterministic rank).
+    """
+    flat = torch.cat([p.detach().flatten().double() for p in model.parameters()])  # on the model's device
+    gathered = [torch.empty_like(flat) for _ in range(world)]
+    dist.all_gather(gathered, flat)
+    diff = max(float((g - gathered[0]).abs().max()) for g in gathered)
+    log.info("DDP: %d ranks, max parameter difference to rank 0: %.3g", world, diff)
+    if diff != 0.0:
+        raise RuntimeError(f"DDP ranks disagree after training: max parameter difference {diff}")
+    return diff
+
+
 # --- building blocks ----------------------------------------------------------------------------
 
 def build_phone_set(cfg: DictConfig, train: DataDir, divergence: str) -> PhoneSet:
@@ -437,7 +453,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             optimizer.step()
             scheduler.step()
             frames += int(batch["lengths"].sum())
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
             norm_sum += local_norm
             bar.set_postfix(loss=f"{loss_sum / max(norm_sum, 1):.3f}", fps=f"{frames / (time.perf_counter() - t0):.0f}")
         elapsed = time.perf_counter() - t0
@@ -465,6 +481,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if world > 1:
             dist.barrier()
 
+    if world > 1:
+        check_ranks_agree(model, world)
     if is_main:
         epochs = sorted(ckpt_dir.glob("epoch-*.pt"))[-tc.average_last:]
         final = average_state_dicts(epochs) if len(epochs) > 1 else model.state_dict()
