@@ -301,41 +301,20 @@ def write_textgrid(
     hop_ms: float = DEFAULT_HOP_MS,
     tier: str = "phones",
 ) -> None:
-    """Write a Praat TextGrid (long text format) with one interval tier; gaps become empty intervals."""
+    """Write spans as a one-tier Praat TextGrid (via :func:`phonrec.data.textgrid.write_textgrid`).
+
+    ``num_frames`` sets the end of the TextGrid (default: the end of the last span); gaps (CTC
+    blanks) become empty intervals.
+    """
+    from phonrec.data.textgrid import write_textgrid as _write
+
     segs = spans_to_segments(spans, phone_set, hop_ms)
     xmax = frames_to_seconds(num_frames, hop_ms) if num_frames is not None else (segs[-1].end if segs else 0.0)
-    intervals: list[tuple[float, float, str]] = []
-    t = 0.0
-    for s in segs:
-        if s.start > t + 1e-9:
-            intervals.append((t, s.start, ""))
-        intervals.append((s.start, s.end, s.label))
-        t = s.end
-    if xmax > t + 1e-9:
-        intervals.append((t, xmax, ""))
-    lines = [
-        'File type = "ooTextFile"',
-        'Object class = "TextGrid"',
-        "",
-        "xmin = 0",
-        f"xmax = {xmax:g}",
-        "tiers? <exists>",
-        "size = 1",
-        "item []:",
-        "    item [1]:",
-        '        class = "IntervalTier"',
-        f'        name = "{tier}"',
-        "        xmin = 0",
-        f"        xmax = {xmax:g}",
-        f"        intervals: size = {len(intervals)}",
-    ]
-    for i, (a, b, lab) in enumerate(intervals, start=1):
-        lines += [f"        intervals [{i}]:", f"            xmin = {a:g}", f"            xmax = {b:g}", f'            text = "{lab}"']
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write(path, {tier: segs}, xmax)
 
 
 def write_phn(path: str | Path, spans: Sequence[Span], phone_set: PhoneSet, *, sample_rate: int = 16000, hop_ms: float = DEFAULT_HOP_MS) -> None:
-    """Write a TIMIT-style ``.phn`` file: ``start_sample end_sample symbol`` per line."""
-    hop = sample_rate * hop_ms / 1000.0
-    lines = [f"{int(round(s.start * hop))} {int(round(s.end * hop))} {phone_set.symbols[s.phone]}" for s in spans]
-    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    """Write spans as a TIMIT ``.phn`` file (via :func:`phonrec.data.timit.write_phn`)."""
+    from phonrec.data.timit import write_phn as _write
+
+    _write(path, spans_to_segments(spans, phone_set, hop_ms), sample_rate)

@@ -42,7 +42,6 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc_scored, align_frames_scored
 from phonrec.decode.greedy import Span, as_numpy_log_probs
 from phonrec.lexicon import Lexicon, normalise_word
 from phonrec.phones import PhoneSet
@@ -618,6 +617,8 @@ class LexiconDecoder:
 
     def _rescore(self, arr: np.ndarray, words: list[str], phones: list[int]) -> Hypothesis:
         """Exact objective of a phone string: Viterbi re-alignment + penalties + LM."""
+        from phonrec.align import align_ctc_scored, align_frames_scored  # here: phonrec.align imports this package
+
         if self.blank is not None:
             al = align_ctc_scored(arr, phones, self.blank)
         else:
