@@ -30,13 +30,13 @@ from phonrec.models.bilstm import BiLSTM, BiLSTMConfig
 MODES = ("none", "packed", "reverse")
 
 
-def make_batch(g: torch.Generator, batch: int, lo: int, hi: int, dim: int, classes: int, device: str):
+def make_batch(g: torch.Generator, batch: int, lo: int, hi: int, dim: int, classes: int, device: str, lengths_on_device: bool):
     lengths = torch.randint(lo, hi + 1, (batch,), generator=g)
     T = int(lengths.max())
     feats = torch.randn(batch, T, dim, generator=g)
     labels = torch.randint(0, classes, (batch, T), generator=g)
     labels[torch.arange(T).unsqueeze(0) >= lengths.unsqueeze(1)] = -100
-    return feats.to(device), lengths.to(device), labels.to(device)
+    return feats.to(device), lengths.to(device if lengths_on_device else "cpu"), labels.to(device)
 
 
 def step(model: BiLSTM, opt: torch.optim.Optimizer, feats, lengths, labels, device: str) -> float:
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--lengths-on-device", action="store_true", help="lengths on the GPU (default: CPU, as a loader gives them)")
     ap.add_argument("--json", default=None, help="write the results here as JSON")
     args = ap.parse_args(argv)
 
@@ -81,14 +82,18 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(1)
     times: dict[str, list[float]] = {m: [] for m in modes}
     frames: list[int] = []
+    last: dict[str, float] = {}
     for i in range(args.warmup + args.steps):
-        feats, lengths, labels = make_batch(g, args.batch, args.min_len, args.max_len, args.dim, args.classes, args.device)
+        feats, lengths, labels = make_batch(g, args.batch, args.min_len, args.max_len, args.dim, args.classes, args.device, args.lengths_on_device)
         for mode in modes:
-            dt = step(models[mode], opts[mode], feats, lengths, labels, args.device)
+            dt = last[mode] = step(models[mode], opts[mode], feats, lengths, labels, args.device)
             if i >= args.warmup:
                 times[mode].append(dt)
         if i >= args.warmup:
             frames.append(int(lengths.sum()))
+        done = "warm-up" if i < args.warmup else "timed"
+        line = ", ".join(f"{m} {last[m]:.2f}s" for m in modes)
+        print(f"step {i + 1}/{args.warmup + args.steps} ({done}): {line}", file=sys.stderr, flush=True)
 
     fps_total = sum(frames)
     results = {}
@@ -99,8 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
         results[mode] = {"median_step_s": med, "frames_per_s": statistics.median(rates), "steps": len(times[mode])}
     base = results.get("none")
     packed = results.get("packed")
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, threads {args.threads}"
     print(f"BiLSTM {args.layers}x{args.hidden}, batch {args.batch} of {args.min_len}-{args.max_len} frames, "
-          f"{args.dim}-dim, device {args.device}, threads {args.threads}, median of {args.steps} steps "
+          f"{args.dim}-dim, {where}, median of {args.steps} steps "
           f"({fps_total} valid frames)")
     print(f"{'mode':<8} {'step s':>8} {'frames/s':>10} {'vs none':>8} {'vs packed':>10}")
     for mode in modes:
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         vs_packed = r["frames_per_s"] / packed["frames_per_s"] if packed else float("nan")
         r["ratio_vs_none"], r["ratio_vs_packed"] = vs_none, vs_packed
         print(f"{mode:<8} {r['median_step_s']:>8.3f} {r['frames_per_s']:>10.0f} {vs_none:>8.2f} {vs_packed:>10.2f}")
-    out = {"config": vars(args), "torch": torch.__version__, "results": results}
+    out = {"config": vars(args), "device": where, "torch": torch.__version__, "results": results}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

@@ -279,7 +279,8 @@ def ctc_divergence(
     S = targets.shape[1]
     if target_lengths.shape != (B,) or target_lengths.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"target_lengths must be an integer tensor (B={B},), got {target_lengths.dtype} {tuple(target_lengths.shape)}")
-    target_lengths = target_lengths.to(device=targets.device, dtype=torch.long)
+    targets = targets.to(device=log_probs.device, dtype=torch.long)
+    target_lengths = target_lengths.to(device=log_probs.device, dtype=torch.long)
     if bool(((target_lengths < 0) | (target_lengths > S)).any()):
         raise ValueError(f"target_lengths must satisfy 0 <= target_lengths <= S={S}, got {target_lengths.tolist()}")
     in_target = torch.arange(S, device=targets.device).unsqueeze(0) < target_lengths.unsqueeze(1)
@@ -287,7 +288,7 @@ def ctc_divergence(
     if bool(bad_sym.any()):
         rows = sorted(set(bad_sym.nonzero()[:, 0].tolist()))
         raise ValueError(f"targets must be in [0, K={K}) and never the blank ({blank}); bad symbols in batch indices {rows}")
-    need = ctc_min_frames(targets.to(torch.long), target_lengths)
+    need = ctc_min_frames(targets, target_lengths)
     have = lengths.to(need.device).to(torch.long)
     infeasible = (need > have).nonzero().flatten().tolist()
     if infeasible:
@@ -298,7 +299,7 @@ def ctc_divergence(
     per_seq = F.ctc_loss(
         log_probs.transpose(0, 1),  # (T, B, K)
         targets,
-        lengths,
+        lengths.to(log_probs.device),
         target_lengths,
         blank=blank,
         reduction="none",

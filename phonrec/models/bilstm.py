@@ -5,7 +5,7 @@ padded batch starts its backward pass at frame ``T - 1``, so for every sequence 
 ``T`` the backward state of the valid frames is computed *after* reading the padding.  Three
 ways to run the model, chosen by ``BiLSTMConfig.exact``:
 
-``"reverse"``  (exact; fastest on CPU)
+``"reverse"``  (exact; the fastest exact mode measured, CPU and GPU)
     Per layer, the forward direction runs on the padded batch (its padding trails, so it only
     affects padded outputs) and the backward direction runs on each sequence reversed *within
     its own length* (``index[b, t] = L_b - 1 - t`` for ``t < L_b``, else ``t``), then the
@@ -14,11 +14,12 @@ ways to run the model, chosen by ``BiLSTMConfig.exact``:
     GPU) with the layer's own ``nn.LSTM`` parameters, so weights and ``state_dict`` keys are the
     ones of a standard bidirectional ``nn.LSTM`` per layer.  The reversal is an involution, so
     its backward pass is the same gather (no scatter-add).
-``"packed"``   (exact; fastest on CUDA)
+``"packed"``   (exact)
     ``pack_padded_sequence`` through every layer (cuDNN runs both directions in one call).
-    On CPU packed sequences leave the oneDNN path and are about five times slower.
+    On CPU packed sequences leave the oneDNN path and are about seven times slower; on an
+    H100 they were as fast as ``"reverse"`` at batch 16 and 9% slower at batch 64.
 ``"none"``     (inexact, for comparison): the padded batch through ``nn.LSTM`` as is.
-``"auto"``     ``"packed"`` on CUDA, ``"reverse"`` elsewhere.
+``"auto"``     ``"reverse"``, the fastest exact mode measured on both CPU and GPU.
 
 All modes share the same parameters, so a model trained with one runs with any other.
 
@@ -38,6 +39,7 @@ padding values.  Consumers must still use ``out_lengths``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -209,7 +211,9 @@ class BiLSTM(nn.Module):
         """The mode ``forward`` uses on ``device`` (``"auto"`` resolved)."""
         if self.cfg.exact != "auto":
             return self.cfg.exact
-        return "packed" if device.type == "cuda" else "reverse"
+        # Measured (bench/bilstm_exact.py, 3x256, 300-420 frames): CPU, 2 threads: reverse
+        # 6.9x packed's frames/s; H100: reverse equal to packed at batch 16, 1.09x at batch 64.
+        return "reverse"
 
     def _check(self, feats: Tensor, lengths: Tensor) -> None:
         if feats.dim() != 3 or feats.shape[-1] != self.input_dim:
@@ -226,23 +230,25 @@ class BiLSTM(nn.Module):
 
         Args:
             feats: (B, T, F) features; frames at ``t >= lengths[b]`` are padding.
-            lengths: (B,) int64 valid frames per sequence, ``1 <= lengths <= T``.
+            lengths: (B,) int64 valid frames per sequence, ``1 <= lengths <= T``; on the CPU or
+                on ``feats``' device (CPU lengths spare the packed mode a device sync).
 
         Returns:
             log_probs: (B, T', K) with ``T' = ceil(T / subsample)``.
-            out_lengths: (B,) int64 ``ceil(lengths / subsample)``.
+            out_lengths: (B,) int64 ``ceil(lengths / subsample)``, on ``lengths``' device.
         """
         self._check(feats, lengths)
-        lengths = lengths.to(torch.long)
+        lengths_device, lengths_in = lengths.device, lengths
+        lengths = lengths.to(device=feats.device, dtype=torch.long)
         x = self.proj(feats) if self.proj is not None else feats
         mode = self.resolve_exact(feats.device)
         if not self.cfg.bidirectional and mode == "reverse":
             mode = "none"  # a forward-only LSTM is exact on padded input: padding trails
         if mode == "packed":
-            x, out_lengths = self._forward_packed(x, lengths)
+            x, out_lengths = self._forward_packed(x, lengths_in.to(device="cpu", dtype=torch.long))
         else:
             x, out_lengths = self._forward_padded(x, lengths, reverse=(mode == "reverse"))
-        return torch.log_softmax(self.output(x), dim=-1), out_lengths
+        return torch.log_softmax(self.output(x), dim=-1), out_lengths.to(lengths_device)
 
     def _mask(self, x: Tensor, lengths: Tensor) -> Tensor:
         """Zero (B, T, D) at ``t >= lengths[b]``."""
@@ -295,13 +301,24 @@ class BiLSTM(nn.Module):
         hx = (h0, h0)
         # torch.lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
         # the kernel nn.LSTM.forward calls, here once per direction.
-        fwd = torch.lstm(x, hx, w_fwd, True, 1, 0.0, rnn.training, False, True)[0]
-        bwd = torch.lstm(reverse_within(x, index), hx, w_bwd, True, 1, 0.0, rnn.training, False, True)[0]
+        x_rev = reverse_within(x, index)
+        if x.is_cuda:
+            # cuDNN copies one direction's weights (views into the layer's two-direction
+            # buffer) into a scratch buffer on every call and warns; the copy is a few MB per
+            # layer and cost no measurable speed on an H100 (bench/bilstm_exact.py).
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
+                fwd = torch.lstm(x, hx, w_fwd, True, 1, 0.0, rnn.training, False, True)[0]
+                bwd = torch.lstm(x_rev, hx, w_bwd, True, 1, 0.0, rnn.training, False, True)[0]
+        else:
+            fwd = torch.lstm(x, hx, w_fwd, True, 1, 0.0, rnn.training, False, True)[0]
+            bwd = torch.lstm(x_rev, hx, w_bwd, True, 1, 0.0, rnn.training, False, True)[0]
         return torch.cat([fwd, reverse_within(bwd, index)], dim=-1)
 
-    def _forward_packed(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def _forward_packed(self, x: Tensor, lengths_cpu: Tensor) -> tuple[Tensor, Tensor]:
         T = x.shape[1]
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        lengths = lengths_cpu
+        packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
         for i, rnn in enumerate(self.rnns):
             if i > 0:
                 packed = PackedSequence(self.dropout(packed.data), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
@@ -311,6 +328,6 @@ class BiLSTM(nn.Module):
                 x = self._stack(x)
                 lengths = self.output_lengths(lengths)
                 T = x.shape[1]
-                packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+                packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         x, _ = pad_packed_sequence(packed, batch_first=True, total_length=T)
         return x, lengths
