@@ -318,3 +318,110 @@ def write_phn(path: str | Path, spans: Sequence[Span], phone_set: PhoneSet, *, s
     from phonrec.data.timit import write_phn as _write
 
     _write(path, spans_to_segments(spans, phone_set, hop_ms), sample_rate)
+
+
+# --- aligning a whole data directory (untimed transcripts -> frame alignments) ---------------------
+
+def ctc_frame_labels(spans: Sequence[Span], num_frames: int, silence: int, *, max_extend: int = 4) -> list[int]:
+    """Dense frame labels from a CTC alignment, whose phones cover only their emitted frames.
+
+    Blank frames next to a phone join it (up to ``max_extend`` frames each side); a gap between two
+    phones that is at most ``2 * max_extend`` frames long is split between them at its middle; what
+    is left of longer gaps, and of the leading/trailing blanks, is ``silence``.
+    """
+    labels = [silence] * num_frames
+    for i, s in enumerate(spans):
+        prev_end = spans[i - 1].end if i else None
+        next_start = spans[i + 1].start if i + 1 < len(spans) else None
+        lo = s.start - max_extend if prev_end is None else max(s.start - max_extend, (prev_end + s.start + 1) // 2)
+        hi = s.end + max_extend if next_start is None else min(s.end + max_extend, (s.end + next_start + 1) // 2)
+        lo, hi = max(0, lo), min(num_frames, hi)
+        labels[lo:hi] = [s.phone] * (hi - lo)
+    return labels
+
+
+def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *, batch_size: int = 16,
+                  min_duration: int = 1, progress: bool = True) -> dict[str, int]:
+    """Force-align every utterance of a data directory with a trained model and write a copy of the
+    directory with an ``alignments`` file (one phone per frame, ``sil`` included).
+
+    CTC models align with :func:`align_ctc` and :func:`ctc_frame_labels`; frame-level models with
+    :func:`align_frames` (optional silence at the edges and between phones). Utterances that cannot
+    be aligned (unreadable audio, unknown phones, too few frames) are reported and left out.
+
+    Returns:
+        counts: ``aligned`` and ``skipped``.
+    """
+    import logging
+
+    from tqdm import tqdm
+
+    from phonrec.audio import AudioError, load_audio
+    from phonrec.data.datadir import DataDir
+    from phonrec.phones import PhoneSetError
+    from phonrec.transcribe import Transcriber
+
+    log = logging.getLogger("phonrec.align")
+    tr = Transcriber.from_pretrained(model_dir)
+    if tr.hop_ms != tr.feature_config.hop_ms:
+        raise ValueError(f"{model_dir}: alignment needs a model without frame subsampling")
+    ps = tr.phone_set
+    sil = ps.silence_id
+    if sil is None:
+        raise ValueError(f"{model_dir}/phones.txt has no silence symbol {ps.silence!r}")
+    data = DataDir.load(data_dir)
+    if data.phones is None:
+        raise ValueError(f"{data_dir}: no `phones` file to align")
+    alignments: dict[str, list[str]] = {}
+    skipped: dict[str, str] = {}
+    utts = data.utts
+    for i in tqdm(range(0, len(utts), batch_size), desc="align", unit="batch", disable=not progress, mininterval=1.0):
+        batch = []
+        for utt in utts[i : i + batch_size]:
+            try:
+                targets = ps.encode([p for p in data.phones.get(utt, []) if p != ps.silence], context=f"utterance {utt}")
+                if not targets:
+                    raise ValueError(f"utterance {utt}: empty phone transcription")
+                batch.append((utt, targets, load_audio(data.wavs[utt], tr.feature_config.sample_rate)))
+            except (AudioError, PhoneSetError, ValueError, OSError) as e:
+                skipped[utt] = str(e)
+        if not batch:
+            continue
+        for (utt, targets, _), lp in zip(batch, tr.log_probs_batch([w for _, _, w in batch])):
+            try:
+                if ps.blank_id is not None:
+                    labels = ctc_frame_labels(align_ctc(lp, targets, ps.blank_id), lp.shape[0], sil)
+                else:
+                    spans = align_frames(lp, targets, min_duration, optional_silence=sil, silence_between=True)
+                    labels = frame_labels_from_spans(spans, lp.shape[0])
+            except ValueError as e:
+                skipped[utt] = f"utterance {utt}: {e}"
+                continue
+            alignments[utt] = ps.decode(labels)
+    if skipped:
+        log.warning("%s: %d utterances could not be aligned and are left out: %s", data_dir, len(skipped),
+                    "; ".join(list(skipped.values())[:5]))
+    out = data.subset(set(alignments))
+    out.alignments = alignments
+    out.save(out_dir)
+    return {"aligned": len(alignments), "skipped": len(skipped)}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``phonrec-align MODEL_DIR DATA_DIR OUT_DIR``: write OUT_DIR = DATA_DIR plus frame ``alignments``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="phonrec-align", description=main.__doc__)
+    parser.add_argument("model_dir")
+    parser.add_argument("data_dir")
+    parser.add_argument("out_dir")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--min-duration", type=int, default=1, help="frames per phone (frame-level models)")
+    args = parser.parse_args(argv)
+    counts = align_datadir(args.model_dir, args.data_dir, args.out_dir, batch_size=args.batch_size,
+                           min_duration=args.min_duration)
+    print(f"{args.out_dir}: {counts['aligned']} utterances aligned, {counts['skipped']} skipped")
+
+
+if __name__ == "__main__":
+    main()

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from phonrec.data.datadir import DataDir
-from phonrec.data.dataset import BucketBatchSampler, FeatureCache, UtteranceDataset, collate
+from phonrec.data.dataset import BucketBatchSampler, FeatureCache, UtteranceDataset, collate, sequence_label
 from phonrec.decode.greedy import greedy_batch
 from phonrec.divergences import aligned_divergence, ctc_divergence, weighted_frame_divergence
 from phonrec.features import CMVN, FeatureConfig, SpecAugmentConfig, spec_augment
@@ -157,13 +157,13 @@ def check_ranks_agree(model: torch.nn.Module, world: int) -> float:
 def build_phone_set(cfg: DictConfig, train: DataDir, divergence: str) -> PhoneSet:
     """The output inventory: ``data.phones`` (a phones.txt) if given, else derived from the training data.
 
-    CTC adds ``<blank>`` at id 0; sequence classification (``frame``) uses the lower-cased
-    transcripts as class labels.
+    CTC adds ``<blank>`` at id 0; sequence classification (``frame``) uses the transcripts as
+    class labels (:func:`phonrec.data.dataset.sequence_label`).
     """
     if cfg.data.get("phones"):
         ps = PhoneSet.from_file(cfg.data.phones)
     elif divergence == "frame":
-        ps = PhoneSet.from_symbols(sorted({t.strip().lower() for t in train.text.values() if t.strip()}))
+        ps = PhoneSet.from_symbols(sorted({sequence_label(t) for t in train.text.values() if t.strip()}))
     else:
         symbols: set[str] = {"sil"}
         for table in (train.phones, train.alignments):
@@ -424,8 +424,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         spec_gen.manual_seed(cfg.seed * 1000 + epoch * world + rank)
         ddp_model.train()
         t0, frames, loss_sum, norm_sum, skipped = time.perf_counter(), 0, 0.0, 0.0, 0
+        padded_frames, data_wait = 0, 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{tc.epochs}", unit="batch", disable=not progress, mininterval=1.0)
+        t_ready = time.perf_counter()
         for batch in bar:
+            data_wait += time.perf_counter() - t_ready
+            padded_frames += batch["feats"].shape[0] * batch["feats"].shape[1]
             feats = normalise(batch["feats"], batch["lengths"], cmvn, cmvn_mode)
             if spec_cfg is not None:
                 feats = spec_augment(feats, batch["lengths"], spec_cfg, generator=spec_gen)
@@ -456,8 +460,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
             loss_sum += float(loss.detach())
             norm_sum += local_norm
             bar.set_postfix(loss=f"{loss_sum / max(norm_sum, 1):.3f}", fps=f"{frames / (time.perf_counter() - t0):.0f}")
+            t_ready = time.perf_counter()
         elapsed = time.perf_counter() - t0
         metrics = {"epoch": epoch, "train_loss": loss_sum / max(norm_sum, 1), "frames_per_s": frames * world / elapsed,
+                   "epoch_seconds": elapsed, "data_wait_fraction": data_wait / elapsed,
+                   "padding_fraction": 1 - frames / max(padded_frames, 1),
                    "lr": scheduler.get_last_lr()[0], "skipped_batches": skipped,
                    **evaluate(model, dev_loader, div, phone_set, cmvn, cmvn_mode, device, subsample)}
         improved = metrics[metric_key] < best

@@ -131,6 +131,12 @@ class FeatureCache:
         return cls(feats=np.load(cache_dir / "feats.npy", mmap_mode="r"), index=index, bad=bad)
 
 
+def sequence_label(text: str) -> str:
+    """The class label of an utterance for sequence classification: its lower-cased transcript
+    with words joined by ``_`` (``"NINE"`` -> ``nine``, ``"THANK YOU"`` -> ``thank_you``)."""
+    return "_".join(text.lower().split())
+
+
 def _fit_length(labels: list[str], num_frames: int, utt: str, tolerance: int = 2) -> list[str]:
     """Make frame labels exactly ``num_frames`` long: trim or repeat the last label within ``tolerance``."""
     diff = num_frames - len(labels)
@@ -145,7 +151,7 @@ class UtteranceDataset(Dataset):
     Items are dicts: ``utt`` (str), ``feats`` ``(T, F)``, and, by ``target``:
       - ``"ctc"``: ``targets`` ``(S,)`` phone ids (silence removed; blank is id 0 of ``phone_set``);
       - ``"aligned"``: ``frame_labels`` ``(T,)`` phone ids from the ``alignments`` file;
-      - ``"label"``: ``label`` () the id of the utterance's lower-cased ``text`` in ``phone_set``
+      - ``"label"``: ``label`` () the id of :func:`sequence_label` of the utterance's ``text`` in ``phone_set``
         (sequence classification: the "phone set" is then the set of class labels).
 
     Utterances whose targets are missing or use symbols outside ``phone_set`` are reported and skipped.
@@ -179,7 +185,7 @@ class UtteranceDataset(Dataset):
     def _target(self, data: DataDir, utt: str, num_frames: int, mapper) -> torch.Tensor:
         ps = self.phone_set
         if self.target == "label":
-            label = data.text[utt].strip().lower()
+            label = sequence_label(data.text[utt])
             if label not in ps:
                 raise ValueError(f"utterance {utt}: label {label!r} is not in the label set")
             return torch.tensor(ps.index(label), dtype=torch.long)
