@@ -1,13 +1,23 @@
-"""A small model overfits 20 synthetic (flite) utterances with each divergence, through the real
-training loop: aligned -> frame accuracy > 95%, CTC -> greedy PER < 5%, weighted frame
-divergence -> every utterance classified correctly."""
+"""The product end to end on 20 synthetic (flite) utterances.
+
+A small model overfits them with each divergence through the real training loop (aligned:
+frame accuracy > 95%; CTC: greedy PER < 5%; weighted frame divergence: every utterance
+classified). The trained model directories then serve the downstream tests: phonrec-decode
+(greedy, phone beam, lexicon) with its report, forced alignment of a whole data directory,
+boundary accuracy of forced alignment on a flite utterance against flite's exact timings,
+and the Transcriber API / phonrec-transcribe command.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from phonrec.data.datadir import DataDir
 from phonrec.data.synth import SynthConfig, build_corpus
@@ -15,11 +25,12 @@ from phonrec.train import run
 from test_train import compose_cfg
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def twenty_utterances(tmp_path_factory) -> Path:
-    """20 flite utterances of several voices, as one data directory (train = dev: this is overfitting)."""
+def corpus(tmp_path_factory) -> Path:
+    """26 flite utterances; ``data`` holds 20 of them as one directory (train = dev: overfitting)."""
     root = tmp_path_factory.mktemp("overfit")
     build_corpus(root / "corpus", SynthConfig(num_utts=26, seed=7, max_words=5), jobs=2, progress=False)
     merged = None
@@ -28,35 +39,151 @@ def twenty_utterances(tmp_path_factory) -> Path:
         merged = d if merged is None else DataDir(
             wavs={**merged.wavs, **d.wavs}, text={**merged.text, **d.text}, utt2spk={**merged.utt2spk, **d.utt2spk},
             phones={**merged.phones, **d.phones}, alignments={**merged.alignments, **d.alignments})
-    merged = merged.subset(merged.utts[:20])
-    assert len(merged) == 20
-    merged.save(root / "data")
-    return root / "data"
+    merged.subset(merged.utts[:20]).save(root / "data")
+    merged.subset(merged.utts[20:]).save(root / "heldout")
+    return root
 
 
-def overfit(data: Path, tmp_path: Path, overrides: list[str]) -> dict:
+def overfit(data: Path, exp: Path, overrides: list[str]) -> dict:
     return run(compose_cfg([
-        f"data.train={data}", f"data.dev={data}", f"exp_dir={tmp_path / 'exp'}", "model=small", "model.hidden=128",
+        f"data.train={data}", f"data.dev={data}", f"exp_dir={exp}", "model=small", "model.hidden=128",
         "model.dropout=0.0", "features.specaugment=null", "trainer.warmup_steps=0", "trainer.schedule=constant",
-        "trainer.max_frames=1500", "trainer.progress=false", "trainer.num_threads=2", *overrides]))
+        "trainer.progress=false", "trainer.num_threads=2", *overrides]))
 
 
-@pytest.mark.timeout(120)
-def test_overfit_aligned(twenty_utterances: Path, tmp_path: Path) -> None:
-    metrics = overfit(twenty_utterances, tmp_path, ["divergence=aligned", "trainer.epochs=25", "trainer.lr=0.01"])
-    assert metrics["dev_frame_acc"] > 0.95
+@pytest.fixture(scope="module")
+def aligned_model(corpus: Path) -> tuple[Path, dict]:
+    exp = corpus / "exp-aligned"
+    metrics = overfit(corpus / "data", exp, ["divergence=aligned", "trainer.epochs=25", "trainer.lr=0.01",
+                                             "trainer.max_frames=1500"])
+    return exp / "model", metrics
 
 
-@pytest.mark.timeout(120)
-def test_overfit_ctc(twenty_utterances: Path, tmp_path: Path) -> None:
-    metrics = overfit(twenty_utterances, tmp_path, ["divergence=ctc", "trainer.epochs=40", "trainer.lr=0.01"])
-    assert metrics["dev_per"] < 0.05
+@pytest.fixture(scope="module")
+def ctc_model(corpus: Path) -> tuple[Path, dict]:
+    exp = corpus / "exp-ctc"
+    metrics = overfit(corpus / "data", exp, ["divergence=ctc", "trainer.epochs=40", "trainer.lr=0.01",
+                                             "trainer.max_frames=600"])
+    return exp / "model", metrics
 
 
-@pytest.mark.timeout(120)
+def test_overfit_aligned(aligned_model) -> None:
+    assert aligned_model[1]["dev_frame_acc"] > 0.95
+
+
+def test_overfit_ctc(ctc_model) -> None:
+    assert ctc_model[1]["dev_per"] < 0.05
+
+
 @pytest.mark.parametrize("weights", ["uniform", "last", "linear"])
-def test_overfit_weighted_frame(twenty_utterances: Path, tmp_path: Path, weights: str) -> None:
+def test_overfit_weighted_frame(corpus: Path, weights: str) -> None:
     """Sequence classification: each utterance's transcript is its class (20 classes, one example each)."""
-    metrics = overfit(twenty_utterances, tmp_path, ["divergence=frame", f"divergence.weights={weights}",
-                                                    "trainer.epochs=20", "trainer.lr=0.01"])
+    metrics = overfit(corpus / "data", corpus / f"exp-frame-{weights}",
+                      ["divergence=frame", f"divergence.weights={weights}", "trainer.epochs=20", "trainer.lr=0.01",
+                       "trainer.max_frames=1500"])
     assert metrics["dev_acc"] == 1.0
+
+
+def decode(model_dir: Path, data: Path, decoder: str, out: Path, extra: list[str] = ()) -> dict:
+    from phonrec.decode.cli import run as decode_run
+
+    cfg = OmegaConf.create({"model_dir": str(model_dir), "data": str(data), "out_dir": str(out), "jobs": 1,
+                            "batch_size": 8, "num_threads": 1, "device": "cpu",
+                            "decoder": OmegaConf.load(REPO / "conf" / "decoder" / f"{decoder}.yaml")})
+    for item in extra:
+        key, value = item.split("=", 1)
+        OmegaConf.update(cfg, key, value)
+    return decode_run(cfg)
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam", "lexicon"])
+def test_decode_cli_on_training_data(ctc_model, corpus: Path, decoder: str, tmp_path: Path) -> None:
+    """phonrec-decode writes Kaldi hypotheses, spans and an sclite-like report; on the data the model
+    overfits, every decoder gets the phones (and the lexicon decoder the words) almost right."""
+    extra = {"beam": [f"decoder.train_data={corpus / 'data'}"],
+             "lexicon": [f"decoder.lexicon={corpus / 'corpus' / 'lexicon.txt'}"]}.get(decoder, [])
+    summary = decode(ctc_model[0], corpus / "data", decoder, tmp_path, extra)
+    hyp = dict(line.split(maxsplit=1) for line in (tmp_path / "hyp.txt").read_text().splitlines())
+    assert set(hyp) == set(DataDir.load(corpus / "data").utts)
+    assert summary["phones"]["rate"] < 0.10
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["phones"]["reference_length"] > 100
+    assert (tmp_path / "report.txt").read_text().splitlines()[1].split()[0] == "phones"
+    spans = (tmp_path / "spans.txt").read_text().split("\n")[0].split()
+    assert len(spans) == 4 and float(spans[2]) < float(spans[3])
+    if decoder == "lexicon":
+        assert summary["words"]["rate"] < 0.10
+        lexicon_words = {line.split()[0] for line in (corpus / "corpus" / "lexicon.txt").read_text().splitlines()}
+        for line in (tmp_path / "words.txt").read_text().splitlines():
+            assert set(line.split()[1:]) <= lexicon_words
+
+
+def test_align_datadir_with_ctc_model(ctc_model, corpus: Path, tmp_path: Path) -> None:
+    """Forced alignment of a whole directory: every utterance gets one label per frame, and the labels'
+    phone runs (silence dropped) spell the transcript."""
+    from phonrec.align import align_datadir
+    from phonrec.features import num_frames
+
+    counts = align_datadir(ctc_model[0], corpus / "data", tmp_path / "aligned", progress=False)
+    assert counts == {"aligned": 20, "skipped": 0}
+    out = DataDir.load(tmp_path / "aligned")
+    import soundfile as sf
+
+    for utt in out.utts:
+        assert len(out.alignments[utt]) == num_frames(sf.info(str(out.wavs[utt])).frames)
+        runs = [p for i, p in enumerate(out.alignments[utt]) if p != "sil" and (i == 0 or out.alignments[utt][i - 1] != p)]
+        expected = [p for i, p in enumerate(out.phones[utt]) if i == 0 or out.phones[utt][i - 1] != p]
+        assert runs == expected
+
+
+def test_forced_alignment_boundary_accuracy(aligned_model, corpus: Path, capsys) -> None:
+    """Align held-out flite utterances (voices seen in training, sentences not) with the frame-level
+    model through their known phones; compare the boundaries to flite's exact timings."""
+    from phonrec.align import align_frames
+    from phonrec.audio import load_audio
+    from phonrec.decode.greedy import runs_to_spans
+    from phonrec.metrics import boundary_accuracy
+    from phonrec.transcribe import Transcriber
+
+    tr = Transcriber.from_pretrained(aligned_model[0])
+    held = DataDir.load(corpus / "heldout")
+    ps = tr.phone_set
+    total_hits = total = 0
+    for utt in held.utts:
+        lp = tr.log_probs(load_audio(held.wavs[utt]))
+        spans = align_frames(lp, ps.encode(held.phones[utt]), optional_silence=ps.silence_id, silence_between=True)
+        ref = runs_to_spans(ps.encode(held.alignments[utt]))
+        acc = boundary_accuracy(ref, spans, tolerance_frames=2)
+        n = len(ref) - 1
+        total_hits += acc * n
+        total += n
+    accuracy = total_hits / total
+    with capsys.disabled():
+        print(f"\nforced alignment, {len(held)} held-out flite utterances: {100 * accuracy:.1f}% of {total} "
+              f"boundaries within 20 ms")
+    assert accuracy > 0.5
+
+
+def test_transcriber_api_and_command(aligned_model, corpus: Path) -> None:
+    """A flite utterance through Transcriber (path and array) and through phonrec-transcribe."""
+    import soundfile as sf
+
+    from phonrec import Transcriber
+
+    held = DataDir.load(corpus / "heldout")
+    utt = held.utts[0]
+    tr = Transcriber.from_pretrained(aligned_model[0])
+    result = tr.transcribe(held.wavs[utt], decoder="greedy")
+    duration = sf.info(str(held.wavs[utt])).duration
+    assert result.phones and len(result.phones) == len(result.spans)
+    starts = [s for _, s, _ in result.spans]
+    assert starts == sorted(starts) and 0 <= starts[0] and result.spans[-1][2] <= duration + 0.03
+    assert all(p in tr.phone_set for p in result.phones)
+    wave, sr = sf.read(str(held.wavs[utt]), dtype="float32")
+    assert tr.transcribe(wave, sample_rate=sr).phones == result.phones  # array input: same answer
+    cmd = subprocess.run([sys.executable, "-m", "phonrec.transcribe", str(aligned_model[0]), str(held.wavs[utt]), "--json"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert cmd.returncode == 0, cmd.stderr
+    printed = json.loads(cmd.stdout.splitlines()[0])
+    assert printed["phones"] == result.phones
+    assert [round(s, 3) for _, s, _ in result.spans] == [sp["start"] for sp in printed["spans"]]
