@@ -103,6 +103,7 @@ from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment, segments_to_frame_labels
 from phonrec.features import frame_center_seconds, num_frames
 from phonrec.lexicon import Lexicon, LexiconError
+from phonrec.phones import CMU_PHONES as ALL_CMU_PHONES
 from phonrec.phones import SILENCE, flite_to_phonrec
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
 #: The 39 CMUdict phones in phonrec's spelling; flite's phones must map into these plus ``sil``.
-CMU_PHONES = frozenset(
-    "aa ae ah ao aw ay b ch d dh eh er ey f g hh ih iy jh k l m n ng ow oy p r s sh t th uh uw v w y z zh".split()
-)
+CMU_PHONES = frozenset(ALL_CMU_PHONES)
 _STRIP = ".,;:!?\""
 _PSDUR_TOKEN = re.compile(r"^([a-z]+):(\d+(?:\.\d+)?)$")
 #: Audio may end this long after flite's printed end of the last pau (clustergen voices: < 5 ms measured).
