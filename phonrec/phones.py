@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
+from phonrec.textfile import read_lines
+
 BLANK = "<blank>"
 SILENCE = "sil"
 
@@ -78,23 +80,22 @@ class PhoneSet:
         path = Path(path)
         symbols: list[str] = []
         first_line: dict[str, int] = {}
-        with open(path, encoding="utf-8") as f:
-            for line_no, raw in enumerate(f, start=1):
-                fields = raw.split()
-                if not fields:
-                    raise PhoneSetError(f"{path}:{line_no}: empty line (ids are line numbers, so blank lines are not allowed)")
-                if len(fields) == 2 and fields[1].isdigit():
-                    if int(fields[1]) != len(symbols):
-                        raise PhoneSetError(f"{path}:{line_no}: id {fields[1]} does not match its line (expected {len(symbols)})")
-                elif len(fields) != 1:
-                    raise PhoneSetError(f"{path}:{line_no}: expected one symbol per line, got {raw.strip()!r}")
-                sym = fields[0]
-                if sym in first_line:
-                    raise PhoneSetError(f"{path}:{line_no}: phone {sym!r} appears twice (first on line {first_line[sym]})")
-                if sym == BLANK and symbols:
-                    raise PhoneSetError(f"{path}:{line_no}: {BLANK} must be on the first line (id 0)")
-                first_line[sym] = line_no
-                symbols.append(sym)
+        for line_no, raw in enumerate(read_lines(path, error=PhoneSetError), start=1):
+            fields = raw.split()
+            if not fields:
+                raise PhoneSetError(f"{path}:{line_no}: empty line (ids are line numbers, so blank lines are not allowed)")
+            if len(fields) == 2 and fields[1].isdigit():
+                if int(fields[1]) != len(symbols):
+                    raise PhoneSetError(f"{path}:{line_no}: id {fields[1]} does not match its line (expected {len(symbols)})")
+            elif len(fields) != 1:
+                raise PhoneSetError(f"{path}:{line_no}: expected one symbol per line, got {raw.strip()!r}")
+            sym = fields[0]
+            if sym in first_line:
+                raise PhoneSetError(f"{path}:{line_no}: phone {sym!r} appears twice (first on line {first_line[sym]})")
+            if sym == BLANK and symbols:
+                raise PhoneSetError(f"{path}:{line_no}: {BLANK} must be on the first line (id 0)")
+            first_line[sym] = line_no
+            symbols.append(sym)
         if not symbols:
             raise PhoneSetError(f"{path}: no phone symbols in the file")
         try:
@@ -105,6 +106,9 @@ class PhoneSet:
     def to_file(self, path: str | Path) -> None:
         """Write ``phones.txt`` (one symbol per line)."""
         Path(path).write_text("".join(s + "\n" for s in self.symbols), encoding="utf-8")
+
+    #: names accepted by :meth:`standard`
+    STANDARD_NAMES = ("cmu39+sil", "timit61", "timit48", "timit39")
 
     @classmethod
     def standard(cls, name: str, *, blank: bool = False) -> "PhoneSet":

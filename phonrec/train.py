@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
+import types
+import typing
 import logging
 import math
 import os
@@ -38,7 +41,7 @@ from tqdm import tqdm
 from phonrec.data.datadir import DataDir
 from phonrec.data.dataset import BucketBatchSampler, FeatureCache, UtteranceDataset, collate, sequence_label
 from phonrec.decode.greedy import greedy_batch
-from phonrec.divergences import aligned_divergence, ctc_divergence, weighted_frame_divergence
+from phonrec.divergences import aligned_divergence, ctc_divergence, ctc_min_frames, frame_weights, weighted_frame_divergence
 from phonrec.features import CMVN, FeatureConfig, SpecAugmentConfig, spec_augment
 from phonrec.metrics import ErrorCounts, edit_distance
 from phonrec.models.bilstm import BiLSTM
@@ -92,12 +95,36 @@ class TrainerConfig:
             raise ConfigError(f"trainer.lr must be positive, got {self.lr}")
 
 
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Whether a config value fits a dataclass field's type (``int``, ``float``, ``bool``, ``str``,
+    ``X | None``); ints are accepted for floats, bools are never ints."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if option is str and isinstance(value, str):
+            return True
+        if option not in (type(None), bool, int, float, str):
+            return True  # a type this check does not cover: the dataclass validates it
+    return False
+
+
 def dataclass_from(cls, values: dict[str, Any], prefix: str):
-    """Build dataclass ``cls`` from a config dict, rejecting unknown keys by name."""
+    """Build dataclass ``cls`` from a config dict, rejecting unknown keys and wrongly typed values by name."""
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(prefix + '.' + k for k in unknown)}; valid: {sorted(names)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(f"{prefix}.{key} must be of type {hints[key]}, got {value!r}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -155,21 +182,30 @@ def check_ranks_agree(model: torch.nn.Module, world: int) -> float:
 # --- building blocks ----------------------------------------------------------------------------
 
 def build_phone_set(cfg: DictConfig, train: DataDir, divergence: str) -> PhoneSet:
-    """The output inventory: ``data.phones`` (a phones.txt) if given, else derived from the training data.
+    """The output inventory: ``data.phones`` (a built-in name such as ``cmu39+sil``, or a phones.txt)
+    if given; else the 39 CMU phones + ``sil`` when the training data uses only those, or the
+    sorted symbols of the training data (after ``data.phone_map``).
 
     CTC adds ``<blank>`` at id 0; sequence classification (``frame``) uses the transcripts as
     class labels (:func:`phonrec.data.dataset.sequence_label`).
     """
-    if cfg.data.get("phones"):
+    if cfg.data.get("phones") in PhoneSet.STANDARD_NAMES:
+        ps = PhoneSet.standard(cfg.data.phones)
+    elif cfg.data.get("phones"):
         ps = PhoneSet.from_file(cfg.data.phones)
     elif divergence == "frame":
         ps = PhoneSet.from_symbols(sorted({sequence_label(t) for t in train.text.values() if t.strip()}))
     else:
+        phone_map = dict(cfg.data.get("phone_map") or {})
         symbols: set[str] = {"sil"}
         for table in (train.phones, train.alignments):
             if table:
-                symbols.update(p for seq in table.values() for p in seq)
-        ps = PhoneSet.from_symbols(sorted(symbols))
+                symbols.update(phone_map.get(p, p) for seq in table.values() for p in seq)
+        symbols.discard("")  # phones the map deletes
+        cmu = PhoneSet.standard("cmu39+sil")
+        # CMU-phone corpora get the whole CMU inventory, so that a lexicon or a test sentence
+        # with a phone the training data happens to lack still decodes
+        ps = cmu if symbols <= set(cmu.symbols) else PhoneSet.from_symbols(sorted(symbols))
     return ps.with_blank() if divergence == "ctc" else ps.without_blank()
 
 
@@ -210,6 +246,11 @@ def compute_loss(model: torch.nn.Module, batch: dict, div: dict, device: torch.d
     log_probs, out_lengths = model(feats, lengths)  # (B, T', K), (B,)
     name = div["name"]
     if name == "ctc":
+        need = ctc_min_frames(batch["targets"], batch["target_lengths"])
+        short = [(u, int(n), int(o)) for u, n, o in zip(batch["utts"], need, out_lengths.cpu()) if n > o]
+        if short:
+            log.warning("CTC: %d utterances have fewer frames than their phones need, and get zero loss: %s", len(short),
+                        ", ".join(f"{u} ({o} frames < {n})" for u, n, o in short))
         loss = ctc_divergence(log_probs.float(), out_lengths, batch["targets"].to(device), batch["target_lengths"].to(device),
                               blank=0, reduction="sum", zero_infinity=div.get("zero_infinity", True))
     elif name == "aligned":
@@ -254,8 +295,10 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, div: dict, phone_set: P
             correct += int(((lp.argmax(-1) == labels) & valid).sum())
             count += int(valid.sum())
         elif div["name"] == "frame":
-            mean_lp = (lp * mask.unsqueeze(-1)).sum(1) / ol[:, None]
-            correct += int((mean_lp.argmax(-1) == batch["labels"]).sum())
+            # decide with the same frame weights the divergence trains (e.g. only the last frame)
+            w = frame_weights(div.get("weights", "uniform"), ol, lp.shape[1], lp.device, lp.dtype)
+            scores = (lp * w.unsqueeze(-1)).sum(1)  # (B, K)
+            correct += int((scores.argmax(-1) == batch["labels"]).sum())
             count += len(ol)
         else:
             sil = phone_set.silence_id
@@ -295,9 +338,21 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     tmp.replace(path)
 
 
+class CheckpointError(pickle.UnpicklingError):
+    """A checkpoint that is not plain tensors and containers (it would need code to load), or is torn."""
+
+
 def load_checkpoint(path: Path) -> dict:
-    """Load a training checkpoint without executing code (``weights_only=True``)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a training checkpoint without executing code (``weights_only=True``).
+
+    Raises:
+        CheckpointError: naming the file, for anything but plain weights (a planted pickle, say).
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        raise CheckpointError(f"{path}: refused to load: not a plain weights checkpoint, or damaged "
+                              f"(phonrec never unpickles code). {e}") from None
 
 
 def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
@@ -405,6 +460,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         log.info("resumed from %s at epoch %d", last_path, start_epoch)
     elif tc.resume:
         log.info("trainer.resume=true but %s does not exist: starting from scratch", last_path)
+    if not (tc.resume and last_path.is_file()) and is_main:
+        stale = sorted(ckpt_dir.glob("*.pt"))
+        if stale:  # an earlier run's epochs must not be averaged into this one
+            log.info("starting afresh: removing %d checkpoints of an earlier run in %s", len(stale), ckpt_dir)
+            for old in stale:
+                old.unlink()
 
     writer = None
     if is_main:

@@ -89,7 +89,11 @@ class Transcriber:
             state = load_file(str(model_dir / "model.safetensors"))
         except Exception as e:  # safetensors raises its own error types for non-safetensors files
             raise ValueError(f"{model_dir / 'model.safetensors'}: not a valid safetensors file ({e})") from None
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"{model_dir / 'model.safetensors'}: weights do not fit the model described by "
+                             f"config.yaml and phones.txt ({len(phone_set)} symbols): {e}") from None
         cmvn = CMVN.load(model_dir / "cmvn.json") if (model_dir / "cmvn.json").is_file() else None
         lexicon = Lexicon.from_kaldi(model_dir / "lexicon.txt") if (model_dir / "lexicon.txt").is_file() else None
         return cls(model, phone_set, fcfg, cmvn, cmvn_mode, lexicon=lexicon, device=device,
@@ -200,6 +204,8 @@ class Transcriber:
     LONG_FILE_SECONDS = 34.0
 
     def _is_long_file(self, path: Path) -> bool:
+        if not path.is_file():
+            raise AudioError(f"{path}: no such file")
         try:
             info = sf.info(str(path))
         except Exception as e:
@@ -217,11 +223,9 @@ class Transcriber:
         def read(start: int, stop: int) -> torch.Tensor:
             a, b = int(start * sr_in / sr), int(np.ceil(stop * sr_in / sr))
             data, _ = sf.read(str(path), start=a, stop=b, dtype="float32", always_2d=True)
-            wave = torch.from_numpy(data.mean(axis=1))
+            wave = validate_waveform(torch.from_numpy(data.T), sr_in, source=f"{path} (samples {a}-{b})")
             if sr_in != sr:
                 wave = AF.resample(wave, sr_in, sr)
-            if not torch.isfinite(wave).all():
-                raise AudioError(f"{path}: non-finite samples between {a} and {b}")
             return wave[: stop - start]
 
         return self._chunked(read, total, chunk_seconds, context_seconds)

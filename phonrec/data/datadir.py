@@ -21,6 +21,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from phonrec.textfile import read_lines
+
 log = logging.getLogger(__name__)
 
 OPTIONAL_FILES = ("phones", "alignments")
@@ -38,25 +40,25 @@ def read_kaldi_map(path: str | Path, *, allow_empty_value: bool = False) -> dict
         allow_empty_value: accept lines with a key and nothing after it (``text`` of silence).
 
     Raises:
-        DataDirError: naming file and line for a duplicate key or a missing value.
+        DataDirError: naming file and line for a duplicate key, a missing value or bytes that
+            are not UTF-8.
     """
     path = Path(path)
     entries: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line_no, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            key, _, value = line.partition(" ")
-            value = value.strip()
-            if "\t" in key:
-                key, _, rest = key.partition("\t")
-                value = (rest + " " + value).strip()
-            if not value and not allow_empty_value:
-                raise DataDirError(f"{path}:{line_no}: utterance {key!r} has no value")
-            if key in entries:
-                raise DataDirError(f"{path}:{line_no}: duplicate key {key!r}")
-            entries[key] = value
+    for line_no, raw in enumerate(read_lines(path, error=DataDirError), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        key, _, value = line.partition(" ")
+        value = value.strip()
+        if "\t" in key:
+            key, _, rest = key.partition("\t")
+            value = (rest + " " + value).strip()
+        if not value and not allow_empty_value:
+            raise DataDirError(f"{path}:{line_no}: utterance {key!r} has no value")
+        if key in entries:
+            raise DataDirError(f"{path}:{line_no}: duplicate key {key!r}")
+        entries[key] = value
     return entries
 
 

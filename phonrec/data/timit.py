@@ -38,6 +38,7 @@ from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment, segments_to_frame_labels
 from phonrec.features import num_frames
 from phonrec.phones import TIMIT_61_PHONES
+from phonrec.textfile import read_lines
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +94,23 @@ def read_phn(path: str | Path, sample_rate: int = TIMIT_SAMPLE_RATE) -> list[Seg
     path = Path(path)
     segments: list[Segment] = []
     prev_end = 0
-    with open(path, encoding="utf-8") as f:
-        for line_no, raw in enumerate(f, start=1):
-            fields = raw.split()
-            if not fields:
-                continue
-            where = f"{path}:{line_no}"
-            if len(fields) != 3:
-                raise ValueError(f"{where}: expected 'start_sample end_sample label', got {raw.strip()!r}")
-            try:
-                start, end = int(fields[0]), int(fields[1])
-            except ValueError:
-                raise ValueError(f"{where}: sample indices must be integers, got {raw.strip()!r}") from None
-            if start < 0 or end < start:
-                raise ValueError(f"{where}: expected 0 <= start <= end, got start={start} end={end}")
-            if segments and start < prev_end:
-                raise ValueError(f"{where}: segment starts at sample {start}, before the previous one ends ({prev_end})")
-            prev_end = end
-            segments.append(Segment(fields[2], start / sample_rate, end / sample_rate))
+    for line_no, raw in enumerate(read_lines(path), start=1):
+        fields = raw.split()
+        if not fields:
+            continue
+        where = f"{path}:{line_no}"
+        if len(fields) != 3:
+            raise ValueError(f"{where}: expected 'start_sample end_sample label', got {raw.strip()!r}")
+        try:
+            start, end = int(fields[0]), int(fields[1])
+        except ValueError:
+            raise ValueError(f"{where}: sample indices must be integers, got {raw.strip()!r}") from None
+        if start < 0 or end < start:
+            raise ValueError(f"{where}: expected 0 <= start <= end, got start={start} end={end}")
+        if segments and start < prev_end:
+            raise ValueError(f"{where}: segment starts at sample {start}, before the previous one ends ({prev_end})")
+        prev_end = end
+        segments.append(Segment(fields[2], start / sample_rate, end / sample_rate))
     if not segments:
         raise ValueError(f"{path}: no segments")
     return segments

@@ -2,7 +2,7 @@
 
 Usage::
 
-    phonrec-decode model_dir=exp/synth/ctc/model data=data/synth/test decoder=lexicon jobs=2
+    phonrec-decode model_dir=exp/synth/ctc/model data_dir=data/synth/test decoder=lexicon jobs=2
 
 Writes into ``out_dir`` (default ``<model_dir>/../decode-<decoder>-<data name>``):
 
@@ -89,10 +89,14 @@ def _init_worker(dcfg: dict, phone_set: PhoneSet, model_dir: Path, train_phones)
 
 
 def _decode_one(item: tuple[str, torch.Tensor]):
+    """``(utt, spans, words, seconds, error)``: a search that fails is reported, not fatal."""
     utt, lp = item
     t0 = time.perf_counter()
-    spans, words = _WORKER["decode"](lp)
-    return utt, spans, words, time.perf_counter() - t0
+    try:
+        spans, words = _WORKER["decode"](lp)
+    except ValueError as e:
+        return utt, [], None, time.perf_counter() - t0, str(e)
+    return utt, spans, words, time.perf_counter() - t0, None
 
 
 def score(data: DataDir, hyps: dict[str, list[str]], words: dict[str, list[str]] | None) -> dict[str, Any]:
@@ -133,6 +137,9 @@ def format_report(summary: dict[str, Any]) -> str:
                          f"{c['deletions']:6d} {c['insertions']:6d} {100 * c['rate']:7.2f}")
     if "frame_accuracy" in summary:
         lines.append(f"frame accuracy {100 * summary['frame_accuracy']:.2f}%")
+    if summary.get("skipped"):
+        lines.append(f"NOT SCORED: {len(summary['skipped'])} utterances could not be loaded or decoded "
+                     f"(see report.json 'skipped'); the rates above leave them out")
     lines.append(f"real-time factor {summary['rtf']:.4f} (network {summary['rtf_network']:.4f}, search {summary['rtf_search']:.4f})")
     return "\n".join(lines) + "\n"
 
@@ -141,8 +148,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from phonrec.transcribe import Transcriber
 
     model_dir = Path(cfg.model_dir)
-    data = DataDir.load(cfg.data)
-    out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else model_dir.parent / f"decode-{cfg.decoder.name}-{Path(cfg.data).name}"
+    data = DataDir.load(cfg.data_dir)
+    out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else model_dir.parent / f"decode-{cfg.decoder.name}-{Path(cfg.data_dir).name}"
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
@@ -153,6 +160,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         train = DataDir.load(dcfg["train_data"])
         ps = tr.phone_set
         train_phones = [[ps.index(p) for p in seq if p in ps and p != ps.silence] for seq in (train.phones or {}).values()]
+    args = (dcfg, tr.phone_set, model_dir, train_phones)
+    _init_worker(*args)  # builds the decoder now: a bad lexicon or LM fails before the network pass
 
     # network: batched forward passes in this process
     utts, audio_seconds, log_probs, bad = data.utts, 0.0, {}, {}
@@ -186,15 +195,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     words: dict[str, list[str]] = {}
     spans_out: list[str] = []
     items = [(u, log_probs[u]) for u in utts if u in log_probs]
-    args = (dcfg, tr.phone_set, model_dir, train_phones)
     if cfg.jobs > 1:
         pool = ProcessPoolExecutor(cfg.jobs, initializer=_init_worker, initargs=args)
         results = pool.map(_decode_one, items, chunksize=4)
     else:
-        _init_worker(*args)
         pool, results = None, map(_decode_one, items)
     symbols = tr.phone_set.symbols
-    for utt, spans, w, _ in tqdm(results, total=len(items), desc=f"decode ({dcfg['name']})", unit="utt", mininterval=1.0):
+    for utt, spans, w, _, error in tqdm(results, total=len(items), desc=f"decode ({dcfg['name']})", unit="utt", mininterval=1.0):
+        if error is not None:
+            bad[utt] = error
+            continue
         hyps[utt] = [symbols[s.phone] for s in spans]
         if w is not None:
             words[utt] = list(w)
@@ -208,10 +218,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     (out_dir / "spans.txt").write_text("\n".join(spans_out) + "\n")
     if words:
         (out_dir / "words.txt").write_text("".join(f"{u} {' '.join(w)}\n" for u, w in sorted(words.items())))
+    if bad:
+        log.warning("%d utterances could not be decoded: %s", len(bad), "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5]))
     summary = score(data, hyps, words if dcfg["name"] == "lexicon" else None)
     if data.alignments and tr.phone_set.blank_id is None:
         summary["frame_accuracy"] = frame_accuracy_of(data, log_probs, tr.phone_set)
-    summary |= {"decoder": dcfg, "model_dir": str(model_dir), "data": str(cfg.data), "skipped": bad,
+    summary |= {"decoder": dcfg, "model_dir": str(model_dir), "data": str(cfg.data_dir), "skipped": bad,
                 "audio_seconds": audio_seconds, "rtf_network": network_seconds / max(audio_seconds, 1e-9),
                 "rtf_search": search_seconds / max(audio_seconds, 1e-9)}
     summary["rtf"] = summary["rtf_network"] + summary["rtf_search"]

@@ -56,7 +56,7 @@ if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
         extra=()
         [ $decoder = beam ] && extra=(decoder.train_data=$data/train)
         [ $decoder = lexicon ] && extra=(decoder.lexicon=$exp/lexicon.txt)
-        "$PY" -m phonrec.decode.cli model_dir=$exp/$div/model data=$data/$split decoder=$decoder \
+        "$PY" -m phonrec.decode.cli model_dir=$exp/$div/model data_dir=$data/$split decoder=$decoder \
           out_dir=$exp/$div/decode-$decoder-$split jobs=$jobs "${extra[@]}" >/dev/null
       done
     done

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Free Spoken Digit Dataset: isolated digits of one held-out speaker, recognised two ways.
+#  a) sequence classification: one label per recording (its digit word), a BiLSTM trained with the
+#     weighted frame divergence under each weighting (uniform, last, linear); accuracy on the
+#     held-out speaker;
+#  b) a phone model: CTC on the CMUdict pronunciations of the digit words (FSDD has no phone
+#     labels), decoded with a 10-word lexicon (isolated-word recognition); word accuracy.
+#
+#   bash recipes/fsdd/run.sh                              # default size
+#   bash recipes/fsdd/run.sh --corpus /data/fsdd --test-speaker jackson
+#   bash recipes/fsdd/run.sh --stage 3 --weights last model.hidden=64      # Hydra overrides
+#
+# Stages: 0 corpus check, 1 prepare, 2 features, 3 train the frame-divergence classifiers,
+# 4 train CTC, 5 decode the test speaker with the CTC model (greedy, lexicon), 6 accuracy table.
+# FSDD has no dev split: `dev` is the test speaker, used for reporting only (no early stopping,
+# the exported model is the last epoch's).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+stage=0
+stop_stage=100
+size=default                  # tiny (tests) | default | full
+corpus=../shared/data/fsdd    # the FSDD folder (holding recordings/) or the recordings folder
+test_speaker=george
+weights="uniform last linear" # weightings of the frame divergence to train
+data=data/fsdd
+exp=exp/fsdd
+jobs=$(nproc)                 # decoding worker processes
+. recipes/lib/parse_options.sh
+
+case "$size" in
+  tiny)    prep_opts=(--max-speakers 3 --max-utts-per-speaker 10); model=small   # 30 train, 10 test recordings
+           frame_opts=(trainer.epochs=2 trainer.warmup_steps=0 trainer.max_frames=500 trainer.lr=0.01)
+           ctc_opts=("${frame_opts[@]}") ;;
+  default) prep_opts=(); model=small
+           frame_opts=(trainer.epochs=15 trainer.warmup_steps=100); ctc_opts=(trainer.epochs=20 trainer.warmup_steps=100) ;;
+  full)    prep_opts=(); model=bilstm
+           frame_opts=(trainer.epochs=30 trainer.average_last=3); ctc_opts=(trainer.epochs=40 trainer.average_last=3) ;;
+  *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
+esac
+PY=${PY:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+# 8 kHz audio is resampled to 16 kHz by load_audio: there is nothing above 4 kHz, so the mel
+# filterbank stops there. patience=0: dev (= test) never selects a model.
+common=(data=fsdd data.train=$data/train data.dev=$data/test data.test=null data.cache_dir=$data/cache
+        features.fmax=4000)
+
+# train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
+train() {
+  local dir=$1; shift
+  "$PY" -m phonrec.train "${common[@]}" model=$model trainer.patience=0 exp_dir=$dir "$@" "${overrides[@]}"
+}
+
+if run_stage 0 "corpus $corpus"; then
+  [ -d "$corpus" ] || { echo "$0: FSDD folder $corpus not found: pass --corpus DIR (github.com/Jakobovski/free-spoken-digit-dataset)" >&2; exit 1; }
+fi
+
+if run_stage 1 "prepare $corpus -> $data/{train,test} (test speaker $test_speaker), CMUdict digit phones and lexicon"; then
+  "$PY" recipes/lib/prepare.py fsdd "$corpus" $data --test-speaker "$test_speaker" "${prep_opts[@]}"
+fi
+
+if run_stage 2 "features and CMVN"; then
+  "$PY" -m phonrec.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
+fi
+
+if run_stage 3 "sequence classification with the weighted frame divergence ($weights)"; then
+  for w in $weights; do
+    train $exp/frame_$w divergence=frame divergence.weights=$w "${frame_opts[@]}"
+  done
+fi
+
+if run_stage 4 "train CTC on the CMUdict digit pronunciations"; then
+  train $exp/ctc divergence=ctc "${ctc_opts[@]}"
+fi
+
+if run_stage 5 "decode the test speaker with the CTC model (greedy phones; 10-word lexicon)"; then
+  for decoder in greedy lexicon; do
+    extra=()
+    [ $decoder = lexicon ] && extra=(decoder.lexicon=$data/lexicon.txt)
+    "$PY" -m phonrec.decode.cli model_dir=$exp/ctc/model data_dir=$data/test decoder=$decoder \
+      out_dir=$exp/ctc/decode-$decoder-test jobs=$jobs "${extra[@]}" >/dev/null
+  done
+fi
+
+if run_stage 6 "accuracy table"; then
+  "$PY" recipes/lib/accuracy_table.py --exp $exp --weights $weights --data $data/test --out $exp/results.md
+  log "models: $exp/frame_{$(echo $weights | tr ' ' ,)}/model $exp/ctc/model; table: $exp/results.md"
+fi

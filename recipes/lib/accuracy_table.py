@@ -1,0 +1,59 @@
+"""Isolated-word accuracy table of the FSDD recipe (Markdown).
+
+One row per weighting of the frame divergence: the classifier's accuracy on the held-out speaker
+(``final.dev_acc`` of ``EXP/frame_<weighting>/metrics.json``: the arg-max of the frame-averaged
+posteriors, computed by the trainer on ``data.dev``, which the recipe points at the test speaker).
+One row for the CTC phone model with the lexicon decoder: the share of test utterances whose
+decoded word sequence is exactly the reference word (``EXP/ctc/decode-lexicon-test/words.txt``
+against ``DATA/text``; an utterance with no hypothesis counts as wrong), with the WER and the
+greedy PER of the decode reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from phonrec.data.datadir import DataDir, read_kaldi_map
+
+
+def exact_match_accuracy(ref: dict[str, str], hyp: dict[str, str]) -> tuple[int, int]:
+    """(utterances whose hypothesis equals the reference word sequence, reference utterances)."""
+    correct = sum(hyp.get(u, "").split() == r.split() for u, r in ref.items())
+    return correct, len(ref)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--exp", required=True, type=Path)
+    parser.add_argument("--weights", nargs="+", default=["uniform", "last", "linear"])
+    parser.add_argument("--data", required=True, type=Path, help="the test data directory")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    test = DataDir.load(args.data)
+    rows = ["| model | decoding | test utterances | accuracy % | WER % | PER % |", "|---|---|---|---|---|---|"]
+    for w in args.weights:
+        metrics = args.exp / f"frame_{w}" / "metrics.json"
+        if not metrics.is_file():
+            continue
+        final = json.loads(metrics.read_text())["final"]
+        rows.append(f"| frame divergence, weights={w} | arg-max of mean posteriors | {len(test)} | {100 * final['dev_acc']:.1f} | - | - |")
+    lexicon_dir = args.exp / "ctc" / "decode-lexicon-test"
+    if (lexicon_dir / "report.json").is_file():
+        report = json.loads((lexicon_dir / "report.json").read_text())
+        words_file = lexicon_dir / "words.txt"
+        hyp = read_kaldi_map(words_file, allow_empty_value=True) if words_file.is_file() else {}
+        correct, total = exact_match_accuracy(test.text, hyp)
+        greedy = args.exp / "ctc" / "decode-greedy-test" / "report.json"
+        per = f"{100 * json.loads(greedy.read_text())['phones']['rate']:.1f}" if greedy.is_file() else "-"
+        rows.append(f"| CTC phones (CMUdict) | 10-word lexicon | {total} | {100 * correct / max(total, 1):.1f} | "
+                    f"{100 * report['words']['rate']:.1f} | {per} (greedy) |")
+    table = "\n".join(rows) + "\n"
+    if args.out:
+        args.out.write_text(table)
+    print(table, end="")
+
+
+if __name__ == "__main__":
+    main()
