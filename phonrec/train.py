@@ -80,6 +80,7 @@ class TrainerConfig:
     num_threads: int = 0  # torch intra-op threads (0 = leave torch's default)
     num_workers: int = 0
     nonfinite: str = "error"  # error | skip: what a non-finite divergence does
+    init_from: str | None = None  # a model directory whose weights start this run (e.g. aligned -> CTC)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -378,6 +379,37 @@ def export_model_dir(out: Path, state: dict[str, torch.Tensor], cfg: DictConfig,
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def init_from_model_dir(model: torch.nn.Module, phone_set: PhoneSet, model_dir: str | Path) -> list[str]:
+    """Start ``model`` from another model directory's weights (no code is executed: safetensors).
+
+    Every tensor of equal name and shape is copied; the output layer is copied row by row for the
+    symbols both phone sets share, so a frame-level (aligned) model can start a CTC model whose
+    phone set adds ``<blank>`` (the blank row keeps its fresh initialisation).
+
+    Returns:
+        the names of the parameters left at their fresh initialisation.
+    """
+    from safetensors.torch import load_file
+
+    model_dir = Path(model_dir)
+    source = load_file(str(model_dir / "model.safetensors"))
+    source_phones = PhoneSet.from_file(model_dir / "phones.txt")
+    state = model.state_dict()
+    fresh = []
+    for name, target in state.items():
+        value = source.get(name)
+        if value is not None and value.shape == target.shape and not name.startswith("output."):
+            target.copy_(value)
+        elif name.startswith("output.") and value is not None and value.shape[1:] == target.shape[1:]:
+            for i, symbol in enumerate(phone_set.symbols):
+                if symbol in source_phones:
+                    target[i] = value[source_phones.index(symbol)]
+        else:
+            fresh.append(name)
+    model.load_state_dict(state)
+    return fresh
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 def pick_device(name: str) -> torch.device:
@@ -442,6 +474,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     subsample = int(model_cfg.get("subsample", 1))
     model = BiLSTM.from_config(fcfg.dim, len(phone_set), model_cfg).to(device)
     log.info("model: %s, %.2f M parameters", model_cfg, sum(p.numel() for p in model.parameters()) / 1e6)
+    if tc.init_from and not (tc.resume and (ckpt_dir / "last.pt").is_file()):
+        fresh = init_from_model_dir(model, phone_set, tc.init_from)
+        log.info("initialised from %s (left fresh: %s)", tc.init_from, fresh or "nothing")
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)

@@ -41,12 +41,14 @@ if run_stage 2 "features and CMVN"; then
   "$PY" -m phonrec.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
 fi
 
-for div in aligned ctc; do
-  n=$([ $div = aligned ] && echo 3 || echo 4)
-  if run_stage $n "train ($div)"; then
-    "$PY" -m phonrec.train "${common[@]}" divergence=$div exp_dir=$exp/$div "${train_opts[@]}" "${overrides[@]}"
-  fi
-done
+if run_stage 3 "train a frame-level model (aligned divergence, flite's frame labels)"; then
+  "$PY" -m phonrec.train "${common[@]}" divergence=aligned exp_dir=$exp/aligned "${train_opts[@]}" "${overrides[@]}"
+fi
+
+if run_stage 4 "train a CTC model, started from the aligned model (skips CTC's all-blank plateau)"; then
+  "$PY" -m phonrec.train "${common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.init_from=$exp/aligned/model \
+    "${train_opts[@]}" "${overrides[@]}"
+fi
 
 if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
   "$PY" recipes/lib/make_lexicon.py --corpus-lexicon $data/lexicon.txt --distractors $distractors --out $exp/lexicon.txt
