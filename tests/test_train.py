@@ -89,7 +89,10 @@ def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(400)
-def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kill_at", ["checkpoint-write", "mid-epoch"])
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, kill_at: str) -> None:
+    """SIGKILL while epoch 2's checkpoints are being written, or half-way through epoch 3; resume;
+    the checkpoint on disk is never torn and the finished run matches an uninterrupted one."""
     make_noise_datadir(tmp_path, [0.3 + 0.01 * i for i in range(40)])
     data = tmp_path / "data"
     common = [f"data.train={data}", f"data.dev={data}", "model=small", "model.hidden=32", "model.layers=2",
@@ -103,13 +106,19 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path) -> None:
     exp = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "phonrec.train", *common, f"exp_dir={exp}"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # kill as soon as epoch 2's checkpoint appears: while its other checkpoint files are being
-    # written, or early in epoch 3
     deadline = time.time() + 240
-    while not (exp / "checkpoints" / "epoch-002.pt").exists():
-        assert proc.poll() is None, "training ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.01)
+
+    def wait_for(path: Path) -> float:
+        while not path.exists():
+            assert proc.poll() is None, "training ended before it could be killed"
+            assert time.time() < deadline
+            time.sleep(0.005)
+        return time.time()
+
+    t1 = wait_for(exp / "checkpoints" / "epoch-001.pt")
+    t2 = wait_for(exp / "checkpoints" / "epoch-002.pt")
+    if kill_at == "mid-epoch":
+        time.sleep((t2 - t1) / 2)  # an epoch takes about t2 - t1
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (exp / "model").exists()  # it really died before finishing

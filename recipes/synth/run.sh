@@ -19,7 +19,8 @@ distractors=1000      # extra CMUdict words in the decoding lexicon
 
 case "$size" in
   tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=2 trainer.warmup_steps=0) ;;
-  default) num_utts=1200; model=small;  train_opts=(trainer.epochs=8 trainer.warmup_steps=100) ;;
+  default) num_utts=1500; model=small;  train_opts=(trainer.epochs=15 trainer.max_frames=3000 trainer.lr=0.002
+                                                    trainer.warmup_steps=100 trainer.average_last=3) ;;
   full)    num_utts=6000; model=bilstm; train_opts=(trainer.epochs=25 trainer.average_last=3) ;;
   *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
 esac
