@@ -32,6 +32,13 @@ class DataDirError(ValueError):
     """A data-directory file is malformed; the message names the file and line."""
 
 
+def log_skipped(logger: logging.Logger, where: str, skipped: dict[str, str], noun: str = "utterances", shown: int = 20) -> None:
+    """One warning listing what a reader skipped and why: ``WHERE: N NOUN skipped: id: reason; ...``."""
+    if skipped:
+        listed = "; ".join(f"{key}: {why}" for key, why in sorted(skipped.items())[:shown])
+        logger.warning("%s: %d %s skipped: %s%s", where, len(skipped), noun, listed, " ..." if len(skipped) > shown else "")
+
+
 def read_kaldi_map(path: str | Path, *, allow_empty_value: bool = False) -> dict[str, str]:
     """Read a Kaldi ``key value...`` file into ``{key: rest_of_line}``.
 

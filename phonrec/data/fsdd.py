@@ -13,7 +13,7 @@ import logging
 import re
 from pathlib import Path
 
-from phonrec.data.datadir import DataDir
+from phonrec.data.datadir import DataDir, log_skipped
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +73,7 @@ def prepare_fsdd(root: str | Path, out_dir: str | Path, *, test_speaker: str = "
             skipped[path.name] = f"duplicate of {wavs[utt].name} (utterance {utt})"
             continue
         wavs[utt], text[utt], utt2spk[utt] = path, DIGIT_WORDS[digit], speaker
-    if skipped:
-        log.warning(
-            "FSDD %s: %d files skipped: %s",
-            recordings,
-            len(skipped),
-            "; ".join(f"{name}: {why}" for name, why in sorted(skipped.items())[:20]) + (" ..." if len(skipped) > 20 else ""),
-        )
+    log_skipped(log, f"FSDD {recordings}", skipped, "files")
     if not wavs:
         raise ValueError(f"{recordings}: no FSDD recordings (DIGIT_SPEAKER_INDEX.flac) found")
     speakers = sorted(set(utt2spk.values()))

@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from phonrec.data.datadir import DataDir, read_kaldi_map, resolve_wav_path
+from phonrec.data.datadir import DataDir, log_skipped, read_kaldi_map, resolve_wav_path
 from phonrec.phones import cmu_to_phonrec
 
 log = logging.getLogger(__name__)
@@ -166,13 +166,7 @@ def prepare_speechocean762(
             continue
         wavs[utt] = wav
         phones[utt] = [p for i in indices for p in words[utt][i]]
-    if skipped:
-        log.warning(
-            "speechocean762 %s: %d utterances skipped: %s",
-            root,
-            len(skipped),
-            "; ".join(f"{u}: {why}" for u, why in sorted(skipped.items())[:20]) + (" ..." if len(skipped) > 20 else ""),
-        )
+    log_skipped(log, f"speechocean762 {root}", skipped, "utterances")
 
     speakers = sorted({utt2spk[u] for u in wavs})
     if isinstance(heldout_speakers, str):

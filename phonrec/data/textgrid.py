@@ -19,7 +19,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from phonrec.data.datadir import DataDir
+from phonrec.data.datadir import DataDir, log_skipped
 from phonrec.data.segments import Segment, segments_to_frame_labels
 from phonrec.features import num_frames
 from phonrec.phones import CMU_PHONES, SILENCE, cmu_to_phonrec
@@ -358,13 +358,7 @@ def prepare_textgrid_corpus(
                 sequence.append(seg.label)
         wavs[utt], utt2spk[utt], phones[utt], alignments[utt] = audio[rel], speaker, sequence, alignment
         text[utt] = " ".join(s.label.strip().upper() for s in tiers[word_tier] if s.label.strip() and s.label.strip().lower() not in SILENCE_LABELS)
-    if skipped:
-        log.warning(
-            "TextGrid corpus %s: %d utterances skipped: %s",
-            textgrid_dir,
-            len(skipped),
-            "; ".join(f"{u}: {why}" for u, why in sorted(skipped.items())[:20]) + (" ..." if len(skipped) > 20 else ""),
-        )
+    log_skipped(log, f"TextGrid corpus {textgrid_dir}", skipped, "utterances")
     if not wavs:
         raise ValueError(f"{textgrid_dir}: no usable utterance (TextGrids paired with audio in {wav_dir})")
     data = DataDir(wavs=wavs, text=text, utt2spk=utt2spk, phones=phones, alignments=alignments)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from phonrec.data.datadir import DataDir
+from phonrec.data.datadir import DataDir, log_skipped
 from phonrec.data.segments import Segment, segments_to_frame_labels
 from phonrec.features import num_frames
 from phonrec.phones import TIMIT_61_PHONES
@@ -293,13 +293,7 @@ def prepare_timit(
                 t["utt2spk"][utt] = speaker
                 t["phones"][utt] = phones
                 t["alignments"][utt] = alignment
-    if skipped:
-        log.warning(
-            "TIMIT %s: %d utterances skipped: %s",
-            root,
-            len(skipped),
-            "; ".join(f"{u}: {why}" for u, why in sorted(skipped.items())[:20]) + (" ..." if len(skipped) > 20 else ""),
-        )
+    log_skipped(log, f"TIMIT {root}", skipped, "utterances")
     result: dict[str, DataDir] = {}
     for name in sets:
         t = tables[name]
