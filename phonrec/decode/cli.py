@@ -49,7 +49,8 @@ def build_decoder(dcfg: dict, phone_set: PhoneSet, model_dir: Path, train_phones
     if name == "greedy":
         from phonrec.decode.greedy import greedy
 
-        return lambda lp: (greedy(lp, blank=blank), None)
+        min_duration = dcfg.get("min_duration", 1)
+        return lambda lp: (greedy(lp, blank=blank, min_duration=min_duration), None)
     if name == "beam":
         from phonrec.decode.beam import PhoneBigram, phone_beam_search
 
@@ -76,8 +77,10 @@ def build_decoder(dcfg: dict, phone_set: PhoneSet, model_dir: Path, train_phones
         decoder = LexiconDecoder(lexicon, phone_set, blank=blank, lm=lm, **opts)
 
         def run(lp):
-            hyp = decoder.decode(lp)[0]
-            return hyp.spans, hyp.words
+            hyps = decoder.decode(lp)
+            # no path through the lexicon survived (e.g. too few frames for min_duration): an
+            # empty hypothesis, scored as deletions like sclite does, and counted in the report
+            return (hyps[0].spans, hyps[0].words) if hyps else ([], [])
 
         return run
     raise ValueError(f"decoder.name must be greedy, beam or lexicon, got {name!r}")
@@ -135,6 +138,8 @@ def format_report(summary: dict[str, Any]) -> str:
             c = summary[unit]
             lines.append(f"{unit:8} {summary['utterances']:6d} {c['reference_length']:7d} {c['substitutions']:6d} "
                          f"{c['deletions']:6d} {c['insertions']:6d} {100 * c['rate']:7.2f}")
+    if summary.get("empty_hypotheses"):
+        lines.append(f"{summary['empty_hypotheses']} utterances got an empty hypothesis (scored as deletions)")
     if "frame_accuracy" in summary:
         lines.append(f"frame accuracy {100 * summary['frame_accuracy']:.2f}%")
     if summary.get("skipped"):
@@ -227,6 +232,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 "audio_seconds": audio_seconds, "rtf_network": network_seconds / max(audio_seconds, 1e-9),
                 "rtf_search": search_seconds / max(audio_seconds, 1e-9)}
     summary["rtf"] = summary["rtf_network"] + summary["rtf_search"]
+    summary["empty_hypotheses"] = sum(not h for h in hyps.values())
     (out_dir / "report.json").write_text(json.dumps(summary, indent=1))
     report = format_report(summary)
     (out_dir / "report.txt").write_text(report)

@@ -18,7 +18,7 @@ distractors=1000      # extra CMUdict words in the decoding lexicon
 . recipes/lib/parse_options.sh
 
 case "$size" in
-  tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=2 trainer.warmup_steps=0) ;;
+  tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=6 trainer.warmup_steps=0) ;;
   default) num_utts=1500; model=small;  train_opts=(trainer.epochs=15 trainer.max_frames=3000 trainer.lr=0.002
                                                     trainer.warmup_steps=100 trainer.average_last=3) ;;
   full)    num_utts=6000; model=bilstm; train_opts=(trainer.epochs=25 trainer.average_last=3) ;;
@@ -59,6 +59,8 @@ if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
         extra=()
         [ $decoder = beam ] && extra=(decoder.train_data=$data/train)
         [ $decoder = lexicon ] && extra=(decoder.lexicon=$exp/lexicon.txt)
+        # frame-level posteriors need duration sense: a phone lasts at least 30 ms
+        [ $div = aligned ] && extra+=(decoder.min_duration=3)
         "$PY" -m phonrec.decode.cli model_dir=$exp/$div/model data_dir=$data/$split decoder=$decoder \
           out_dir=$exp/$div/decode-$decoder-$split jobs=$jobs "${extra[@]}" >/dev/null
       done
