@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -359,11 +359,12 @@ def load_checkpoint(path: Path) -> dict:
 def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
     """Element-wise mean of the model weights in several checkpoints."""
     avg: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}
     for p in paths:
         for k, v in load_checkpoint(p)["model"].items():
             avg[k] = avg.get(k, 0) + v.double() / len(paths)
-    reference = load_checkpoint(paths[-1])["model"]
-    return {k: v.to(reference[k].dtype) for k, v in avg.items()}
+            dtypes[k] = v.dtype
+    return {k: v.to(dtypes[k]) for k, v in avg.items()}
 
 
 def export_model_dir(out: Path, state: dict[str, torch.Tensor], cfg: DictConfig, phone_set: PhoneSet,
