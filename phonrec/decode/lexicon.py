@@ -1,7 +1,10 @@
 """Dictionary-constrained decoding: only phone strings that spell a sequence of lexicon words.
 
 The search is a frame-synchronous Viterbi (token passing) over the states of a pronunciation
-prefix tree, vectorised with numpy over all tree states at every frame.
+prefix tree. Only the active states (those that survived pruning) are stored and updated, as
+numpy arrays of node ids, scores and word-exit records; their children come from a CSR child
+list and word exits only from their word-end entries, so the work per frame grows with the
+number of active states, not with the size of the lexicon.
 
 Objective (what :class:`LexiconDecoder` maximises and what :attr:`Hypothesis.score` reports)::
 
@@ -37,7 +40,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -312,15 +315,195 @@ class Hypothesis:
     lm: float = 0.0
 
 
-def _best_of(cands: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Elementwise best of candidate (score, hist, rec) triples of equal shape (first wins ties)."""
-    v, h, r = cands[0]
-    for v2, h2, r2 in cands[1:]:
-        better = v2 > v
-        v = np.where(better, v2, v)
-        h = np.where(better, h2, h)
-        r = np.where(better, r2, r)
-    return v, h, r
+class _Active(NamedTuple):
+    """States of one kind (a row of :class:`_States`), candidate paths, or word exits.
+
+    Attributes:
+        ids: (M,) node ids (entry ids for word exits).
+        score: (M,) float64 best-path scores (``-inf``: inactive).
+        rec: (M,) int64 word-exit record of each path (``-1``: no word yet). The LM history of a
+            path is a function of its record (:meth:`_Workspace.hist`).
+    """
+
+    ids: np.ndarray
+    score: np.ndarray
+    rec: np.ndarray
+
+
+_EMPTY = _Active(np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64))
+
+
+def _csr(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group items ``0..M-1`` by ``keys`` (M,) in ``[0, n)``.
+
+    Returns:
+        (n+1,) offsets and (M,) item ids: the items of key ``k`` are ``ids[ptr[k]:ptr[k+1]]``, ascending.
+    """
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=ptr[1:])
+    return ptr, np.argsort(keys, kind="stable").astype(np.int64)
+
+
+def _take(st: _Active, idx: np.ndarray) -> _Active:
+    """The states at positions ``idx`` (K,) of ``st``."""
+    return _Active(st.ids.take(idx), st.score.take(idx), st.rec.take(idx))
+
+
+def _select(st: _Active, mask: np.ndarray) -> _Active:
+    """The states of ``st`` where ``mask`` (M,) is true (``nonzero`` + ``take``: far faster than boolean indexing)."""
+    return _take(st, mask.nonzero()[0])
+
+
+def _expand(ptr: np.ndarray, items: np.ndarray, st: _Active) -> _Active:
+    """All CSR items (children or word-end entries) of the states ``st``, each with its state's score and record.
+
+    Args:
+        ptr, items: (N+1,) offsets and grouped item ids (:func:`_csr`).
+        st: (M,) states.
+    Returns:
+        (sum of the states' item counts,) items, grouped by state in the order of ``st``.
+    """
+    start = ptr.take(st.ids)
+    cnt = ptr.take(st.ids + 1) - start
+    has = (cnt > 0).nonzero()[0]
+    if has.size == 0:
+        return _EMPTY
+    cnt = cnt.take(has)
+    end = cnt.cumsum()
+    total = int(end[-1])
+    # owner[k]: which of the states ``has`` output item k belongs to (np.repeat is much slower)
+    step = np.zeros(total, np.int64)
+    step[end[:-1]] = 1
+    owner = step.cumsum()
+    pos = (start.take(has) - end + cnt).take(owner)  # CSR position minus output position
+    pos += np.arange(total)
+    src = has.take(owner)
+    return _Active(items.take(pos), st.score.take(src), st.rec.take(src))
+
+
+def _const(ids: np.ndarray, score: float | np.ndarray, rec: int | np.ndarray) -> _Active:
+    """(M,) states ``ids`` with scores/records broadcast from scalars or (M,) arrays, ``-inf`` scores dropped."""
+    s = np.full(ids.shape, score, np.float64) if np.ndim(score) == 0 else np.asarray(score, np.float64)
+    r = np.full(ids.shape, rec, np.int64) if np.ndim(rec) == 0 else np.asarray(rec, np.int64)
+    keep = s > NEG_INF
+    return _Active(ids, s, r) if keep.all() else _select(_Active(ids, s, r), keep)
+
+
+def _best_exit(ex: _Active, allowed: np.ndarray | None = None) -> int:
+    """Position in ``ex`` (K,) of the best finite exit among ``allowed`` (K,) (lowest entry id among ties); -1 if none."""
+    tot = ex.score if allowed is None else np.where(allowed, ex.score, NEG_INF)
+    if tot.size == 0:
+        return -1
+    mx = tot.max()
+    if not math.isfinite(mx):
+        return -1
+    ties = (tot == mx).nonzero()[0]
+    return int(ties[np.argmin(ex.ids[ties])])
+
+
+class _States(NamedTuple):
+    """The active tree nodes and the scores of their C states.
+
+    CTC: row 0 is the phone state, row 1 the blank-after-phone state of each node. Frame-level
+    output: row k (k < d-1) holds the paths that have spent k+1 frames in the node's phone, row
+    d-1 those that have spent >= d frames (they may leave the phone).
+
+    Attributes:
+        ids: (M,) distinct node ids.
+        score: (C, M) float64 best-path scores (``-inf``: that state is inactive).
+        rec: (C, M) int64 word-exit records of the paths (as :attr:`_Active.rec`).
+    """
+
+    ids: np.ndarray
+    score: np.ndarray
+    rec: np.ndarray
+
+
+def _row(st: _States, c: int) -> _Active:
+    """Row ``c`` of ``st`` as (M,) states, inactive ones included (score ``-inf``)."""
+    return _Active(st.ids, st.score[c], st.rec[c])
+
+
+def _compact(st: _States) -> _States:
+    """Drop the nodes whose states are all inactive."""
+    keep = (st.score > NEG_INF).any(axis=0).nonzero()[0]
+    if keep.size == st.ids.size:
+        return st
+    return _States(st.ids.take(keep), st.score.take(keep, axis=1), st.rec.take(keep, axis=1))
+
+
+def _first_max(cands: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise best of (score (m,), rec (m,)) candidates; the earliest candidate wins ties."""
+    s = np.stack([c[0] for c in cands])
+    k = s.argmax(axis=0)
+    cols = np.arange(s.shape[1])
+    return s[k, cols], np.stack([c[1] for c in cands])[k, cols]
+
+
+def _best_of(a: _Active, b: _Active) -> _Active:
+    """Elementwise best of two (M,) state rows over the same nodes; ``a`` wins ties."""
+    better = b.score > a.score
+    return _Active(a.ids, np.where(better, b.score, a.score), np.where(better, b.rec, a.rec))
+
+
+class _Workspace:
+    """Per-utterance search state: the word-exit records and the node-slot scratch of :meth:`enter`.
+
+    A record ``r`` is one word exit: entry ``rec_ent[r]``, the record ``rec_prev[r]`` of the path
+    before it, and the LM history after it.
+    """
+
+    def __init__(self, n_nodes: int, max_records: int, bos: int) -> None:
+        self.rec_ent: list[int] = []
+        self.rec_prev: list[int] = []
+        self._hist = np.empty(max_records + 1, np.int64)  # history of record r at r + 1
+        self._hist[0] = bos
+        self._slot = np.full(n_nodes, -1, np.int64)  # scratch: all -1 between calls of enter
+
+    def add_rec(self, ent: int, prev: int, hist: int) -> int:
+        self.rec_ent.append(ent)
+        self.rec_prev.append(prev)
+        self._hist[len(self.rec_ent)] = hist
+        return len(self.rec_ent) - 1
+
+    def hist(self, rec: np.ndarray) -> np.ndarray:
+        """(M,) LM histories of paths with records ``rec`` (M,)."""
+        return self._hist[rec + 1]
+
+    def enter(self, ids: np.ndarray, pre: np.ndarray, post: np.ndarray, rec: np.ndarray, cands: _Active, c_add: np.ndarray) -> _States:
+        """Recombine candidate paths into row 0 (phone states) of the nodes ``ids``.
+
+        Per node the better score before emission wins (the current one on ties), as in a dense
+        Viterbi step; candidate nodes not in ``ids`` are appended (their other rows inactive).
+
+        Args:
+            ids: (M,) distinct nodes; pre: (C, M) their scores before emission (read only);
+                post: (C, M) the same plus emission, and rec: (C, M) records (both updated in place).
+            cands: (K,) candidates for distinct nodes, scores before emission; c_add: (K,) their emission.
+        """
+        if cands.ids.size == 0:
+            return _States(ids, post, rec)
+        slot = self._slot
+        slot[ids] = np.arange(ids.size)
+        pos = slot.take(cands.ids)
+        slot[ids] = -1
+        old = (pos >= 0).nonzero()[0]
+        if old.size:
+            p = pos.take(old)
+            v = cands.score.take(old)
+            win = (v > pre[0].take(p)).nonzero()[0]
+            w = old.take(win)
+            p = p.take(win)
+            post[0, p] = cands.score.take(w) + c_add.take(w)
+            rec[0, p] = cands.rec.take(w)
+        new = (pos < 0).nonzero()[0]
+        if new.size == 0:
+            return _States(ids, post, rec)
+        add_s = np.full((post.shape[0], new.size), NEG_INF)
+        add_s[0] = cands.score.take(new) + c_add.take(new)
+        add_r = np.full((post.shape[0], new.size), -1, np.int64)
+        add_r[0] = cands.rec.take(new)
+        return _States(np.concatenate([ids, cands.ids.take(new)]), np.concatenate([post, add_s], axis=1), np.concatenate([rec, add_r], axis=1))
 
 
 class LexiconDecoder:
@@ -389,10 +572,18 @@ class LexiconDecoder:
             self.log_priors = np.log(p / p.sum()).astype(np.float32)
         self.tree = PrefixTree.build(lexicon, phone_set, self.silence_id)
         t = self.tree
+        N = len(t)
         self._root_child = np.flatnonzero(t.parent == -1)
-        self._inner = np.flatnonzero(t.parent != -1)
-        self._inner_parent = t.parent[self._inner]
-        self._inner_diff = t.phone[self._inner] != t.phone[self._inner_parent]
+        inner = np.flatnonzero(t.parent != -1)
+        same = t.phone[inner] == t.phone[t.parent[inner]]
+        # children of each node: all of them (frame-level output), or split by whether their phone
+        # differs from the parent's (CTC: a repeated phone needs a blank in between)
+        self._kid_ptr, self._kids = self._children(inner)
+        self._dkid_ptr, self._dkids = self._children(inner[~same])
+        self._skid_ptr, self._skids = self._children(inner[same])
+        self._has_skid = np.diff(self._skid_ptr) > 0
+        self._ent_ptr, self._ents = _csr(t.ent_node, N)  # word-end entries of each node
+        self._ent_ph = t.phone[t.ent_node]
         self._ent_sil = t.ent_word == -1
         self._ent_pen = np.where(self._ent_sil, 0.0, self.word_penalty)
         if lm is not None:
@@ -401,48 +592,131 @@ class LexiconDecoder:
         else:
             self._ent_lm = np.zeros(t.ent_word.size, np.int64)
             self._bos = 0
+        # Without an LM all entries of a node exit with the same score when they share a penalty
+        # (always, unless a word is spelled as the lone silence phone): a search step then only
+        # needs each node's lowest entry id.
+        has_ent = np.diff(self._ent_ptr) > 0
+        self._node_ent = np.full(N, -1, np.int64)
+        self._node_ent[has_ent] = self._ents[self._ent_ptr[:-1][has_ent]]
+        self._node_pen = np.full(N, NEG_INF)
+        self._node_pen[has_ent] = self._ent_pen[self._node_ent[has_ent]]
+        self._node_exits = lm is None and bool((self._ent_pen == self._node_pen[t.ent_node]).all())
+
+    def _children(self, kids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CSR child list (:func:`_csr`) of the nodes ``kids`` (K,) grouped by parent."""
+        ptr, order = _csr(self.tree.parent[kids], len(self.tree))
+        return ptr, kids[order]
 
     # ---- scoring helpers ---------------------------------------------------------------------
-    def _exit_scores(self, v: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores of leaving the tree through every word-end entry, and the LM history after it.
+    def _exits(
+        self, st: _Active, ws: _Workspace, *, every: bool = False, table: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[_Active, np.ndarray | None]:
+        """Word exits from the states ``st`` (M,) (inactive ones included) through their word-end entries.
 
         Args:
-            v, h: (N,) scores and histories of the states a word may end in.
+            every: list every entry (final frame); otherwise, without an LM, only the entries a
+                search step can pick (:attr:`_node_exits`).
+            table: that case's ``(_node_ent, _node_pen)`` of ``st.ids`` when already gathered.
         Returns:
-            (E,) total scores (``-inf`` where the state is inactive), (E,) new histories.
+            (X,) exits: entry ids, total scores (+ word penalty + weighted LM score) and the records
+            of the paths (``-inf`` scores mark states without an entry); (X,) LM histories after the
+            exits (``None`` without an LM).
         """
-        t = self.tree
-        s = v[t.ent_node]
-        hist = h[t.ent_node]
-        new_hist = np.where(self._ent_sil, hist, self._ent_lm)
-        tot = s + self._ent_pen
-        if self.lm is not None:
-            act = np.flatnonzero(np.isfinite(s) & ~self._ent_sil)
-            if act.size:
-                tot[act] += self.lm_weight * self.lm.score_ids(hist[act], self._ent_lm[act])
-        return tot, new_hist
-
-    def _final_scores(self, tot: np.ndarray, new_hist: np.ndarray) -> np.ndarray:
+        if self._node_exits and not every:
+            ent, pen = table if table is not None else (self._node_ent.take(st.ids), self._node_pen.take(st.ids))
+            return _Active(ent, st.score + pen, st.rec), None
+        ex = _expand(self._ent_ptr, self._ents, _select(st, st.score > NEG_INF))
+        tot = ex.score + self._ent_pen[ex.ids]
         if self.lm is None:
-            return tot
-        act = np.flatnonzero(np.isfinite(tot))
-        out = tot.copy()
+            return _Active(ex.ids, tot, ex.rec), None
+        hist = ws.hist(ex.rec)
+        sil = self._ent_sil[ex.ids]
+        word = self._ent_lm[ex.ids]
+        act = np.flatnonzero(~sil)
         if act.size:
-            out[act] += self.lm_weight * self.lm.score_ids(new_hist[act], np.full(act.size, self.lm.eos))
-        return out
+            tot[act] += self.lm_weight * self.lm.score_ids(hist[act], word[act])
+        return _Active(ex.ids, tot, ex.rec), np.where(sil, hist, word)
 
-    def _prune(self, arrays: list[np.ndarray]) -> None:
-        best = max(float(a.max()) for a in arrays)
-        if not np.isfinite(best):
-            return
+    def _final(self, groups: list[_Active], ws: _Workspace) -> _Active:
+        """Final candidates of the last frame's states: every finite word exit (+ the LM's ``</s>``).
+
+        Returns:
+            (C,) candidates in group then entry order: entry ids, final scores, records.
+        """
+        out = []
+        for st in groups:
+            ex, new_hist = self._exits(st, ws, every=True)
+            fin = ex.score
+            if new_hist is not None and fin.size:
+                fin = fin + self.lm_weight * self.lm.score_ids(new_hist, np.full(fin.size, self.lm.eos))
+            order = np.argsort(ex.ids)
+            order = order[np.isfinite(fin[order])]
+            out.append(_Active(ex.ids[order], fin[order], ex.rec[order]))
+        return _Active(*(np.concatenate(x) for x in zip(*out)))
+
+    def _root_entry(self, ws: _Workspace, ex: _Active, new_hist: np.ndarray | None, allowed: np.ndarray | None = None) -> int:
+        """Record the best word exit of ``ex`` among ``allowed`` (:func:`_best_exit`).
+
+        Returns:
+            its position in ``ex`` (``-1``: none, nothing recorded); the record id is ``len(ws.rec_ent) - 1``.
+        """
+        k = _best_exit(ex, allowed)
+        if k >= 0:
+            ws.add_rec(int(ex.ids[k]), int(ex.rec[k]), 0 if new_hist is None else int(new_hist[k]))
+        return k
+
+    def _prune(self, st: _States) -> tuple[_States, float]:
+        """Drop states below ``best - beam`` (and beyond ``max_active``), jointly over all rows.
+
+        Returns:
+            the surviving states (``st.score`` is modified in place) and the best score before pruning.
+        """
+        sc = st.score
+        best = float(sc.max()) if sc.size else NEG_INF
+        if not math.isfinite(best):
+            return _compact(st), best
         thr = best - self.beam
-        if self.max_active is not None:
-            allv = np.concatenate(arrays)
-            n_fin = int(np.isfinite(allv).sum())
-            if n_fin > self.max_active:
+        if self.max_active is not None and sc.size > self.max_active:
+            allv = sc.ravel()
+            if int(np.isfinite(allv).sum()) > self.max_active:
                 thr = max(thr, float(np.partition(allv, allv.size - self.max_active)[allv.size - self.max_active]))
-        for a in arrays:
-            a[a < thr] = NEG_INF
+        if thr > NEG_INF:
+            sc[sc < thr] = NEG_INF
+        return _compact(st), best
+
+    def _advance(
+        self, ws: _Workspace, pre: _States, add: np.ndarray, em: np.ndarray, parents: list[tuple[np.ndarray, np.ndarray, _Active]], roots: _Active
+    ) -> tuple[_States, float]:
+        """Finish one frame: recombine the phone-state candidates, add the emission, prune.
+
+        Args:
+            pre: (C, M) the frame's paths that stay on their node, before emission (``pre.rec`` is
+                updated in place).
+            add: (C, M) emission log-probs of those states; em: (K,) the frame's log-probs.
+            parents: ``(ptr, kids, states)``: the CSR children ``kids`` of ``states`` enter their
+                phone state (row 0) with the parent's score.
+            roots: candidates for the root children.
+        Returns:
+            the pruned states and the best score before pruning.
+
+        A candidate that would score below ``(best stay score) - beam`` after emission would be
+        pruned whatever else reaches its node, so it is dropped early (parents whose children all
+        fall below that floor are not expanded): the result is that of the full update.
+        """
+        post = pre.score + add
+        floor = (float(post.max()) if post.size else NEG_INF) - self.beam
+        top = float(em.max())
+        srcs = []
+        for ptr, kids, par in parents:
+            ok = par.score + top >= floor if floor > NEG_INF else par.score > NEG_INF
+            srcs.append(_expand(ptr, kids, _select(par, ok)))
+        cands = _Active(*(np.concatenate(x) for x in zip(*srcs, roots)))  # distinct nodes
+        c_add = em.take(self.tree.phone.take(cands.ids))
+        if floor > NEG_INF:
+            keep = (cands.score + c_add >= floor).nonzero()[0]
+            cands, c_add = _take(cands, keep), c_add.take(keep)
+        return self._prune(ws.enter(pre.ids, pre.score, post, pre.rec, cands, c_add))
+
 
     # ---- search ------------------------------------------------------------------------------
     def decode(self, log_probs: torch.Tensor | np.ndarray, length: int | None = None, nbest: int = 1) -> list[Hypothesis]:
@@ -468,139 +742,99 @@ class LexiconDecoder:
             arr = arr - self.log_priors[None, :]
         if T == 0:
             return []
+        ws = _Workspace(len(self.tree), 3 * T, self._bos)
         if self.blank is None:
-            cands = self._search_frames(arr)
+            cands = self._search_frames(arr, ws)
         else:
-            cands = self._search_ctc(arr)
-        return self._finish(arr, cands, nbest)
+            cands = self._search_ctc(arr, ws)
+        return self._finish(arr, cands, nbest, ws)
 
-    def _search_frames(self, arr: np.ndarray) -> list[tuple[float, int, int]]:
-        """Frame-level search; returns final candidates ``(score, entry, prev_record)``."""
-        t_ = self.tree
-        N, d, T = len(t_), self.min_duration, arr.shape[0]
-        ph = t_.phone
-        rc, inner, ipar = self._root_child, self._inner, self._inner_parent
-        V = np.full((d, N), NEG_INF)
-        H = np.zeros((d, N), np.int64)
-        R = np.full((d, N), -1, np.int64)
-        V[0, rc] = arr[0, ph[rc]]
-        H[0, rc] = self._bos
-        self._rec_ent: list[int] = []
-        self._rec_prev: list[int] = []
+    def _search_frames(self, arr: np.ndarray, ws: _Workspace) -> _Active:
+        """Frame-level search (rows of :class:`_States`: duration levels); returns :meth:`_final` candidates."""
+        d, T, ph, rc = self.min_duration, arr.shape[0], self.tree.phone, self._root_child
+        score = np.full((d, rc.size), NEG_INF)
+        score[0] = arr[0, ph[rc]]
+        st = _compact(_States(rc, score, np.full((d, rc.size), -1, np.int64)))
         for t in range(1, T):
-            last_v, last_h, last_r = V[d - 1], H[d - 1], R[d - 1]
-            tot, nh = self._exit_scores(last_v, last_h)
-            enter_v = np.full(N, NEG_INF)
-            enter_h = np.zeros(N, np.int64)
-            enter_r = np.full(N, -1, np.int64)
-            enter_v[inner] = last_v[ipar]
-            enter_h[inner] = last_h[ipar]
-            enter_r[inner] = last_r[ipar]
-            j = int(np.argmax(tot))
-            if np.isfinite(tot[j]):
-                rec = len(self._rec_ent)
-                self._rec_ent.append(j)
-                self._rec_prev.append(int(last_r[t_.ent_node[j]]))
-                enter_v[rc] = tot[j]
-                enter_h[rc] = nh[j]
-                enter_r[rc] = rec
-            nV, nH, nR = np.empty_like(V), np.empty_like(H), np.empty_like(R)
+            # paths that may leave their phone: into the node's children, or out of a word into the root children
+            last = _row(st, d - 1)
+            ex, new_hist = self._exits(last, ws)
+            k = self._root_entry(ws, ex, new_hist)
+            roots = _const(rc, ex.score[k], len(ws.rec_ent) - 1) if k >= 0 else _EMPTY
             if d == 1:
-                nV[0], nH[0], nR[0] = _best_of([(V[0], H[0], R[0]), (enter_v, enter_h, enter_r)])
+                pre = _States(st.ids, st.score, st.rec.copy())
+            else:  # one more frame in the phone: level k -> k+1, the last level stays; level 0 only from candidates
+                top = _best_of(_row(st, d - 1), _row(st, d - 2))
+                score = np.concatenate([np.full((1, st.ids.size), NEG_INF), st.score[: d - 2], top.score[None]])
+                rec = np.concatenate([np.full((1, st.ids.size), -1, np.int64), st.rec[: d - 2], top.rec[None]])
+                pre = _States(st.ids, score, rec)
+            em = arr[t]
+            st, _ = self._advance(ws, pre, em.take(ph.take(st.ids))[None, :], em, [(self._kid_ptr, self._kids, last)], roots)
+        return self._final([_row(st, d - 1)], ws)
+
+    def _ctc_roots(self, ws: _Workspace, broot: float, P: _Active, B: _Active) -> _Active:
+        """Candidates for the root children at a frame, given the phone and blank rows P, B of the frame before.
+
+        The root children are entered from the root blank (no word yet), or through a word exit
+        from a blank state (any next phone) or from a phone state (the next phone must differ from
+        the word's last one: children with that phone take the best exit ending in another phone).
+        """
+        rc = self._root_child
+        m = rc.size
+        rc_ph = self.tree.phone[rc]
+        cands = [(np.full(m, broot), np.full(m, -1, np.int64))]
+        table = (self._node_ent.take(B.ids), self._node_pen.take(B.ids)) if self._node_exits else None  # B.ids is P.ids
+        exB, nhB = self._exits(B, ws, table=table)
+        kb = self._root_entry(ws, exB, nhB)
+        if kb >= 0:
+            cands.append((np.full(m, exB.score[kb]), np.full(m, len(ws.rec_ent) - 1, np.int64)))
+        exP, nhP = self._exits(P, ws, table=table)
+        k1 = self._root_entry(ws, exP, nhP)
+        if k1 >= 0:
+            rec1 = len(ws.rec_ent) - 1
+            ph1 = self._ent_ph[exP.ids[k1]]
+            v1 = np.where(rc_ph != ph1, exP.score[k1], NEG_INF)
+            k2 = self._root_entry(ws, exP, nhP, self._ent_ph.take(exP.ids) != ph1)  # ids -1 (no entry): score -inf
+            if k2 >= 0:
+                same = rc_ph == ph1
+                cands.append((np.where(same, exP.score[k2], v1), np.where(same, len(ws.rec_ent) - 1, rec1)))
             else:
-                nV[0], nH[0], nR[0] = enter_v, enter_h, enter_r
-                nV[1:d - 1], nH[1:d - 1], nR[1:d - 1] = V[0:d - 2], H[0:d - 2], R[0:d - 2]
-                nV[d - 1], nH[d - 1], nR[d - 1] = _best_of([(V[d - 1], H[d - 1], R[d - 1]), (V[d - 2], H[d - 2], R[d - 2])])
-            nV += arr[t, ph][None, :]
-            self._prune([nV.reshape(-1)])
-            V, H, R = nV, nH, nR
-        tot, nh = self._exit_scores(V[d - 1], H[d - 1])
-        fin = self._final_scores(tot, nh)
-        return [(float(fin[j]), j, int(R[d - 1][t_.ent_node[j]])) for j in np.flatnonzero(np.isfinite(fin))]
+                cands.append((v1, np.full(m, rec1, np.int64)))
+        return _const(rc, *_first_max(cands))
 
-    def _search_ctc(self, arr: np.ndarray) -> list[tuple[float, int, int]]:
-        """CTC search over phone states P and blank-after-phone states B; ``(score, entry, prev_record)``."""
-        t_ = self.tree
-        N, T, blank = len(t_), arr.shape[0], self.blank
-        ph = t_.phone
-        rc, inner, ipar, idiff = self._root_child, self._inner, self._inner_parent, self._inner_diff
-        rc_ph = ph[rc]
-        ent_ph = ph[t_.ent_node]
-        P = np.full(N, NEG_INF)
-        B = np.full(N, NEG_INF)
-        HP = np.full(N, self._bos, np.int64)
-        HB = HP.copy()
-        RP = np.full(N, -1, np.int64)
-        RB = RP.copy()
-        P[rc] = arr[0, rc_ph]
-        broot = float(arr[0, blank])
-        self._rec_ent = []
-        self._rec_prev = []
-        ninf = np.full(N, NEG_INF)
+    def _search_ctc(self, arr: np.ndarray, ws: _Workspace) -> _Active:
+        """CTC search (rows of :class:`_States`: phone state P, blank-after-phone state B); returns :meth:`_final` candidates."""
+        T, blank, ph, rc = arr.shape[0], self.blank, self.tree.phone, self._root_child
+        score = np.stack([arr[0, ph[rc]].astype(np.float64), np.full(rc.size, NEG_INF)])
+        st = _compact(_States(rc, score, np.full((2, rc.size), -1, np.int64)))
+        broot = float(arr[0, blank])  # blank frames before the first word
         for t in range(1, T):
-            # word exits at frame t-1: from a blank state (any next phone) or a phone state (next phone must differ)
-            totP, nhP = self._exit_scores(P, HP)
-            totB, nhB = self._exit_scores(B, HB)
-            m = rc.size
-            cands = [(np.full(m, broot), np.full(m, self._bos, np.int64), np.full(m, -1, np.int64))]
-            jb = int(np.argmax(totB))
-            if np.isfinite(totB[jb]):
-                rec = self._add_rec(jb, int(RB[t_.ent_node[jb]]))
-                cands.append((np.full(m, totB[jb]), np.full(m, nhB[jb]), np.full(m, rec)))
-            j1 = int(np.argmax(totP))
-            if np.isfinite(totP[j1]):
-                rec1 = self._add_rec(j1, int(RP[t_.ent_node[j1]]))
-                other = np.where(ent_ph != ent_ph[j1], totP, NEG_INF)
-                j2 = int(np.argmax(other))
-                v1 = np.where(rc_ph != ent_ph[j1], totP[j1], NEG_INF)
-                if np.isfinite(other[j2]):
-                    rec2 = self._add_rec(j2, int(RP[t_.ent_node[j2]]))
-                    same = rc_ph == ent_ph[j1]
-                    cands.append((np.where(same, other[j2], v1), np.where(same, nhP[j2], nhP[j1]), np.where(same, rec2, rec1)))
-                else:
-                    cands.append((v1, np.full(m, nhP[j1]), np.full(m, rec1)))
-            ev, eh, er = _best_of(cands)
-            # phone states: stay, from parent's blank, from parent's phone (if different), from the root
-            cP = ninf.copy()
-            cH = np.zeros(N, np.int64)
-            cR = np.full(N, -1, np.int64)
-            pv, ph_h, pr = _best_of([
-                (B[ipar], HB[ipar], RB[ipar]),
-                (np.where(idiff, P[ipar], NEG_INF), HP[ipar], RP[ipar]),
-            ])
-            cP[inner], cH[inner], cR[inner] = pv, ph_h, pr
-            cP[rc], cH[rc], cR[rc] = ev, eh, er
-            nP, nHP, nRP = _best_of([(P, HP, RP), (cP, cH, cR)])
-            nB, nHB, nRB = _best_of([(B, HB, RB), (P, HP, RP)])
-            nP = nP + arr[t, ph]
-            nB = nB + arr[t, blank]
-            broot += float(arr[t, blank])
-            self._prune([nP, nB])
-            if broot < max(float(nP.max()), float(nB.max())) - self.beam:
+            P, B = _row(st, 0), _row(st, 1)
+            roots = self._ctc_roots(ws, broot, P, B)
+            # blank states: stay, or from the phone state of the same node
+            nB = _best_of(B, P)
+            # phone states: stay, from the parent's blank, from the parent's phone (if the phones
+            # differ: best(parent's B, parent's P) is nB, B first as here), from the root
+            parents = [(self._dkid_ptr, self._dkids, nB), (self._skid_ptr, self._skids, _select(B, self._has_skid.take(B.ids)))]
+            em = arr[t]
+            add = np.stack([em.take(ph.take(st.ids)), np.full(st.ids.size, em[blank], np.float64)])
+            pre = _States(st.ids, np.stack([P.score, nB.score]), np.stack([P.rec, nB.rec]))
+            st, best = self._advance(ws, pre, add, em, parents, roots)
+            broot += float(em[blank])
+            if broot < best - self.beam:
                 broot = NEG_INF
-            P, HP, RP, B, HB, RB = nP, nHP, nRP, nB, nHB, nRB
-        out: list[tuple[float, int, int]] = []
-        for S, H, R in ((P, HP, RP), (B, HB, RB)):
-            tot, nh = self._exit_scores(S, H)
-            fin = self._final_scores(tot, nh)
-            out += [(float(fin[j]), int(j), int(R[t_.ent_node[j]])) for j in np.flatnonzero(np.isfinite(fin))]
-        return out
+        return self._final([_row(st, 0), _row(st, 1)], ws)
 
-    def _add_rec(self, ent: int, prev: int) -> int:
-        self._rec_ent.append(ent)
-        self._rec_prev.append(prev)
-        return len(self._rec_ent) - 1
-
-    def _finish(self, arr: np.ndarray, cands: list[tuple[float, int, int]], nbest: int) -> list[Hypothesis]:
-        cands.sort(key=lambda c: -c[0])
+    def _finish(self, arr: np.ndarray, cands: _Active, nbest: int, ws: _Workspace) -> list[Hypothesis]:
         seen: set[tuple[int, ...]] = set()
         out: list[Hypothesis] = []
         t_ = self.tree
-        for _, ent, prev in cands:
+        for i in np.argsort(-cands.score, kind="stable"):
+            ent, prev = int(cands.ids[i]), int(cands.rec[i])
             ents = [ent]
             while prev != -1:
-                ents.append(self._rec_ent[prev])
-                prev = self._rec_prev[prev]
+                ents.append(ws.rec_ent[prev])
+                prev = ws.rec_prev[prev]
             ents.reverse()
             key = tuple(ents)
             if key in seen:
@@ -626,3 +860,4 @@ class LexiconDecoder:
         lm = self.lm.sentence_log_prob(words) if self.lm is not None else 0.0
         score = al.score + self.word_penalty * len(words) + self.lm_weight * lm
         return Hypothesis(words, phones, al.spans, score, al.score, lm)
+
