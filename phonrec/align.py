@@ -346,8 +346,10 @@ def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pa
     directory with an ``alignments`` file (one phone per frame, ``sil`` included).
 
     CTC models align with :func:`align_ctc` and :func:`ctc_frame_labels`; frame-level models with
-    :func:`align_frames` (optional silence at the edges and between phones). Utterances that cannot
-    be aligned (unreadable audio, unknown phones, too few frames) are reported and left out.
+    :func:`align_frames` (optional silence at the edges and between phones). A model with frame
+    subsampling ``k`` aligns at its own rate and each label is repeated ``k`` times (the last one
+    as often as needed) to give one label per feature frame. Utterances that cannot be aligned
+    (unreadable audio, unknown phones, too few frames) are reported and left out.
 
     Returns:
         counts: ``aligned`` and ``skipped``.
@@ -358,13 +360,14 @@ def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pa
 
     from phonrec.audio import AudioError, load_audio
     from phonrec.data.datadir import DataDir
+    from phonrec.features import num_frames
     from phonrec.phones import PhoneSetError
     from phonrec.transcribe import Transcriber
 
     log = logging.getLogger("phonrec.align")
     tr = Transcriber.from_pretrained(model_dir)
-    if tr.hop_ms != tr.feature_config.hop_ms:
-        raise ValueError(f"{model_dir}: alignment needs a model without frame subsampling")
+    fcfg = tr.feature_config
+    factor = int(round(tr.hop_ms / fcfg.hop_ms))
     ps = tr.phone_set
     sil = ps.silence_id
     if sil is None:
@@ -387,7 +390,7 @@ def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pa
                 skipped[utt] = str(e)
         if not batch:
             continue
-        for (utt, targets, _), lp in zip(batch, tr.log_probs_batch([w for _, _, w in batch])):
+        for (utt, targets, wave), lp in zip(batch, tr.log_probs_batch([w for _, _, w in batch])):
             try:
                 if ps.blank_id is not None:
                     labels = ctc_frame_labels(align_ctc(lp, targets, ps.blank_id), lp.shape[0], sil)
@@ -397,6 +400,9 @@ def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pa
             except ValueError as e:
                 skipped[utt] = f"utterance {utt}: {e}"
                 continue
+            if factor > 1:
+                T = num_frames(wave.shape[0], fcfg)
+                labels = [labels[min(i // factor, len(labels) - 1)] for i in range(T)]
             alignments[utt] = ps.decode(labels)
     if skipped:
         log.warning("%s: %d utterances could not be aligned and are left out: %s", data_dir, len(skipped),

@@ -472,8 +472,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg.pop("name", None)
-    subsample = int(model_cfg.get("subsample", 1))
     model = BiLSTM.from_config(fcfg.dim, len(phone_set), model_cfg).to(device)
+    subsample = model.cfg.frame_factor
     log.info("model: %s, %.2f M parameters", model_cfg, sum(p.numel() for p in model.parameters()) / 1e6)
     if tc.init_from and not (tc.resume and (ckpt_dir / "last.pt").is_file()):
         fresh = init_from_model_dir(model, phone_set, tc.init_from)

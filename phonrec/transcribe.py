@@ -97,7 +97,7 @@ class Transcriber:
         cmvn = CMVN.load(model_dir / "cmvn.json") if (model_dir / "cmvn.json").is_file() else None
         lexicon = Lexicon.from_kaldi(model_dir / "lexicon.txt") if (model_dir / "lexicon.txt").is_file() else None
         return cls(model, phone_set, fcfg, cmvn, cmvn_mode, lexicon=lexicon, device=device,
-                   hop_ms=fcfg.hop_ms, subsample=int(model_cfg.get("subsample", 1)))
+                   hop_ms=fcfg.hop_ms, subsample=model.cfg.frame_factor)
 
     # --- posteriors --------------------------------------------------------------------------
     def _normalise(self, feats: torch.Tensor) -> torch.Tensor:

@@ -105,30 +105,38 @@ def test_outputs_do_not_depend_on_padding_values(exact, bidirectional):
 def _unbatched_reference(model: BiLSTM, x: torch.Tensor) -> torch.Tensor:
     """One sequence (L, F) with no padding at all, through fresh nn.LSTMs and explicit stacking."""
     cfg = model.cfg
-    h = model.proj(x) if model.proj is not None else x
+
+    def stack(h: torch.Tensor, k: int) -> torch.Tensor:
+        groups = []
+        for start in range(0, h.shape[0], k):
+            frames = [h[t] if t < h.shape[0] else torch.zeros_like(h[0]) for t in range(start, start + k)]
+            groups.append(torch.cat(frames))
+        return torch.stack(groups)
+
+    h = stack(x, cfg.stack) if cfg.stack > 1 else x
+    h = model.proj(h) if model.proj is not None else h
     for i, rnn in enumerate(model.rnns):
         layer = nn.LSTM(rnn.input_size, cfg.hidden, bidirectional=cfg.bidirectional, batch_first=True)
         layer.load_state_dict(rnn.state_dict())
         h = layer(h.unsqueeze(0))[0][0]  # (L, D)
         if i == 0 and cfg.subsample > 1:
-            k = cfg.subsample
-            groups = []
-            for start in range(0, h.shape[0], k):
-                frames = [h[t] if t < h.shape[0] else torch.zeros_like(h[0]) for t in range(start, start + k)]
-                groups.append(torch.cat(frames))
-            h = torch.stack(groups)
+            h = stack(h, cfg.subsample)
     return model.output(h).log_softmax(-1)
 
 
-@pytest.mark.parametrize("subsample", [1, 2, 3, 4])
+@pytest.mark.parametrize("stack,subsample", [(1, 1), (1, 2), (1, 3), (1, 4), (3, 1), (4, 1), (2, 3)])
 @pytest.mark.parametrize("exact", ["reverse", "packed"])
-def test_subsampling_matches_unbatched_computation(subsample, exact):
-    model = _model(exact=exact, subsample=subsample, layers=2).eval()
+def test_subsampling_matches_unbatched_computation(stack, subsample, exact):
+    """Input stacking and subsampling after layer 1 equal explicit zero-padded stacking of one
+    unpadded sequence; the padding of the batch never leaks into a partial last group."""
+    model = _model(exact=exact, stack=stack, subsample=subsample, layers=2, proj=3 if stack == 2 else 0).eval()
     feats, lengths = _batch(seed=2, T=11, lengths=(11, 1, 5, 8, 10, 2))
+    feats[1, 1:] = 1e3  # garbage in the padding
+    factor = stack * subsample
     with torch.no_grad():
         lp, out_len = model(feats, lengths)
-        assert lp.shape == (6, math.ceil(11 / subsample), K)
-        assert out_len.tolist() == [math.ceil(int(L) / subsample) for L in lengths]
+        assert lp.shape == (6, math.ceil(11 / factor), K)
+        assert out_len.tolist() == [math.ceil(int(L) / factor) for L in lengths]
         for b, L in enumerate(lengths.tolist()):
             ref = _unbatched_reference(model, feats[b, :L])
             torch.testing.assert_close(lp[b, : out_len[b]], ref, atol=1e-5, rtol=0)
@@ -186,7 +194,7 @@ def test_from_config_yaml_and_unknown_keys():
 @pytest.mark.parametrize(
     "kw,field",
     [({"hidden": 0}, "hidden"), ({"layers": 0}, "layers"), ({"dropout": 1.0}, "dropout"), ({"proj": -1}, "proj"),
-     ({"subsample": 5}, "subsample"), ({"exact": "fast"}, "exact"), ({"bidirectional": 1}, "bidirectional")],
+     ({"subsample": 5}, "subsample"), ({"stack": 9}, "stack"), ({"stack": 0}, "stack"), ({"exact": "fast"}, "exact"), ({"bidirectional": 1}, "bidirectional")],
 )
 def test_config_validation_names_the_field(kw, field):
     with pytest.raises(ValueError, match=f"BiLSTMConfig.{field}"):

@@ -137,6 +137,25 @@ def test_align_datadir_with_ctc_model(ctc_model, corpus: Path, tmp_path: Path) -
         assert runs == expected
 
 
+def test_align_datadir_with_subsampled_model(corpus: Path, tmp_path: Path) -> None:
+    """A model with 2x frame subsampling aligns at its own rate; the labels come back at the feature
+    rate (each one repeated twice), still one per feature frame and spelling the transcript."""
+    from phonrec.align import align_datadir
+    from phonrec.features import num_frames
+    import soundfile as sf
+
+    overfit(corpus / "data", tmp_path / "exp", ["divergence=ctc", "model.subsample=2", "trainer.epochs=1"])
+    counts = align_datadir(tmp_path / "exp" / "model", corpus / "data", tmp_path / "aligned", progress=False)
+    assert counts == {"aligned": 20, "skipped": 0}
+    out = DataDir.load(tmp_path / "aligned")
+    for utt in out.utts:
+        labels = out.alignments[utt]
+        assert len(labels) == num_frames(sf.info(str(out.wavs[utt])).frames)
+        assert all(labels[i] == labels[i + 1] for i in range(0, len(labels) - 1, 2))
+        runs = [p for i, p in enumerate(labels) if p != "sil" and (i == 0 or labels[i - 1] != p)]
+        assert runs == [p for i, p in enumerate(out.phones[utt]) if i == 0 or out.phones[utt][i - 1] != p]
+
+
 def boundary_scores(model_dir: Path, data: DataDir) -> tuple[float, float, int]:
     """Forced-alignment boundary accuracy (20 ms) of ``data`` against its exact flite timings, and that
     of a baseline that knows the same phone string and the reference silence edges and spreads the

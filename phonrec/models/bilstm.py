@@ -23,6 +23,11 @@ ways to run the model, chosen by ``BiLSTMConfig.exact``:
 
 All modes share the same parameters, so a model trained with one runs with any other.
 
+Input stacking (``stack=j`` in 1..8, "low frame rate" models) stacks ``j`` consecutive feature
+frames into one before the first layer (``(B, T, F) -> (B, ceil(T/j), j*F)``, the tail padded with
+zeros, ``lengths -> ceil(lengths / j)``): every layer then runs at ``1/j`` of the frame rate,
+about ``j`` times faster. Phones last several 10-ms frames, so ``j = 3`` or ``4`` loses little.
+
 Subsampling (``subsample=k`` in 1..4) stacks ``k`` consecutive frames of the first layer's
 output (pyramidal BiLSTM, as in Listen-Attend-Spell): ``(B, T, D) -> (B, ceil(T/k), k*D)``, the
 tail padded with zeros, and ``out_lengths = ceil(lengths / k)``.  Outputs at padded frames are
@@ -60,6 +65,7 @@ class BiLSTMConfig:
         layers: number of stacked LSTM layers.
         dropout: dropout probability between LSTM layers (0 <= dropout < 1).
         proj: input projection dimension; 0 = feed the features directly.
+        stack: feature frames stacked into one input frame (1..8) before layer 1.
         subsample: frame subsampling factor (1, 2, 3 or 4) by stacking frames after layer 1.
         bidirectional: False gives a streaming (causal) unidirectional LSTM.
         exact: ``"auto"`` | ``"reverse"`` | ``"packed"`` | ``"none"`` (see module docstring).
@@ -69,12 +75,13 @@ class BiLSTMConfig:
     layers: int = 3
     dropout: float = 0.2
     proj: int = 0
+    stack: int = 1
     subsample: int = 1
     bidirectional: bool = True
     exact: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "layers", "proj", "subsample"):
+        for name in ("hidden", "layers", "proj", "stack", "subsample"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"BiLSTMConfig.{name} must be an int, got {value!r}")
@@ -84,6 +91,8 @@ class BiLSTMConfig:
             raise ValueError(f"BiLSTMConfig.layers must be >= 1, got {self.layers}")
         if self.proj < 0:
             raise ValueError(f"BiLSTMConfig.proj must be >= 0 (0 = no projection), got {self.proj}")
+        if not 1 <= self.stack <= 8:
+            raise ValueError(f"BiLSTMConfig.stack must be in 1..8, got {self.stack}")
         if self.subsample not in (1, 2, 3, 4):
             raise ValueError(f"BiLSTMConfig.subsample must be 1, 2, 3 or 4, got {self.subsample}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
@@ -92,6 +101,11 @@ class BiLSTMConfig:
             raise ValueError(f"BiLSTMConfig.bidirectional must be a bool, got {self.bidirectional!r}")
         if self.exact not in EXACT_MODES:
             raise ValueError(f"BiLSTMConfig.exact must be one of {EXACT_MODES}, got {self.exact!r}")
+
+    @property
+    def frame_factor(self) -> int:
+        """Feature frames per output frame: ``stack * subsample``."""
+        return self.stack * self.subsample
 
 
 def reverse_index(lengths: Tensor, max_len: int) -> Tensor:
@@ -164,8 +178,8 @@ class BiLSTM(nn.Module):
         self.input_dim = input_dim
         self.num_classes = num_classes
         dirs = 2 if cfg.bidirectional else 1
-        self.proj = nn.Linear(input_dim, cfg.proj) if cfg.proj > 0 else None
-        in_dim = cfg.proj if cfg.proj > 0 else input_dim
+        self.proj = nn.Linear(input_dim * cfg.stack, cfg.proj) if cfg.proj > 0 else None
+        in_dim = cfg.proj if cfg.proj > 0 else input_dim * cfg.stack
         self.rnns = nn.ModuleList()
         for i in range(cfg.layers):
             self.rnns.append(nn.LSTM(in_dim, cfg.hidden, num_layers=1, batch_first=True, bidirectional=cfg.bidirectional))
@@ -203,8 +217,8 @@ class BiLSTM(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
-        """(B,) frame counts after subsampling: ``ceil(lengths / subsample)``."""
-        k = self.cfg.subsample
+        """(B,) output frame counts: ``ceil(lengths / (stack * subsample))``."""
+        k = self.cfg.frame_factor
         return torch.div(lengths + (k - 1), k, rounding_mode="floor")
 
     def resolve_exact(self, device: torch.device) -> str:
@@ -234,12 +248,17 @@ class BiLSTM(nn.Module):
                 on ``feats``' device (CPU lengths spare the packed mode a device sync).
 
         Returns:
-            log_probs: (B, T', K) with ``T' = ceil(T / subsample)``.
-            out_lengths: (B,) int64 ``ceil(lengths / subsample)``, on ``lengths``' device.
+            log_probs: (B, T', K) with ``T' = ceil(T / (stack * subsample))``.
+            out_lengths: (B,) int64 ``ceil(lengths / (stack * subsample))``, on ``lengths``' device.
         """
         self._check(feats, lengths)
         lengths_device, lengths_in = lengths.device, lengths
         lengths = lengths.to(device=feats.device, dtype=torch.long)
+        if self.cfg.stack > 1:
+            j = self.cfg.stack
+            feats = self._stack(self._mask(feats, lengths), j)
+            lengths = torch.div(lengths + (j - 1), j, rounding_mode="floor")
+            lengths_in = torch.div(lengths_in + (j - 1), j, rounding_mode="floor")
         x = self.proj(feats) if self.proj is not None else feats
         mode = self.resolve_exact(feats.device)
         if not self.cfg.bidirectional and mode == "reverse":
@@ -255,9 +274,9 @@ class BiLSTM(nn.Module):
         valid = torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
         return x * valid.unsqueeze(-1).to(x.dtype)
 
-    def _stack(self, x: Tensor) -> Tensor:
+    @staticmethod
+    def _stack(x: Tensor, k: int) -> Tensor:
         """(B, T, D) -> (B, ceil(T/k), k*D); the tail is padded with zeros."""
-        k = self.cfg.subsample
         B, T, D = x.shape
         pad = (-T) % k
         if pad:
@@ -276,8 +295,8 @@ class BiLSTM(nn.Module):
                 x, _ = rnn(x)
             x = self._mask(x, lengths)
             if i == 0 and self.cfg.subsample > 1:
-                x = self._stack(x)
-                lengths = self.output_lengths(lengths)
+                x = self._stack(x, self.cfg.subsample)
+                lengths = torch.div(lengths + (self.cfg.subsample - 1), self.cfg.subsample, rounding_mode="floor")
                 if reverse and i + 1 < len(self.rnns):
                     index = reverse_index(lengths, x.shape[1])
         return x, lengths
@@ -325,8 +344,8 @@ class BiLSTM(nn.Module):
             packed, _ = rnn(packed)
             if i == 0 and self.cfg.subsample > 1:
                 x, _ = pad_packed_sequence(packed, batch_first=True, total_length=T)  # zeros at padding
-                x = self._stack(x)
-                lengths = self.output_lengths(lengths)
+                x = self._stack(x, self.cfg.subsample)
+                lengths = torch.div(lengths + (self.cfg.subsample - 1), self.cfg.subsample, rounding_mode="floor")
                 T = x.shape[1]
                 packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         x, _ = pad_packed_sequence(packed, batch_first=True, total_length=T)

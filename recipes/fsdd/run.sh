@@ -27,6 +27,7 @@ data=data/fsdd
 exp=exp/fsdd
 jobs=$(nproc)                 # decoding worker processes
 . recipes/lib/parse_options.sh
+. recipes/lib/decode.sh
 
 case "$size" in
   tiny)    prep_opts=(--max-speakers 3 --max-utts-per-speaker 10); model=small   # 30 train, 10 test recordings
@@ -74,12 +75,8 @@ if run_stage 4 "train CTC on the CMUdict digit pronunciations"; then
 fi
 
 if run_stage 5 "decode the test speaker with the CTC model (greedy phones; 10-word lexicon)"; then
-  for decoder in greedy lexicon; do
-    extra=()
-    [ $decoder = lexicon ] && extra=(decoder.lexicon=$data/lexicon.txt)
-    "$PY" -m phonrec.decode.cli model_dir=$exp/ctc/model data_dir=$data/test decoder=$decoder \
-      out_dir=$exp/ctc/decode-$decoder-test jobs=$jobs "${extra[@]}" >/dev/null
-  done
+  lexicon=$data/lexicon.txt
+  decode_grid $exp $data ctc test "greedy lexicon"
 fi
 
 if run_stage 6 "accuracy table"; then

@@ -3,11 +3,13 @@
 # the CTC model force-aligns train and dev, and a frame-level model is trained on those
 # alignments with the aligned divergence. Both are decoded on the held-out speakers (greedy,
 # phone beam + bigram, corpus-lexicon search) and scored (PER on 39 folded phones, WER).
+# The default model stacks 3 feature frames (30 ms per model frame: every layer runs at a third
+# of the frame rate), which makes training ~3x faster; phones here last 160 ms on average.
 #
 #   bash recipes/speechocean762/run.sh                          # default size
 #   bash recipes/speechocean762/run.sh --corpus /data/speechocean762 --size full
 #   bash recipes/speechocean762/run.sh --download true --corpus downloads/speechocean762
-#   bash recipes/speechocean762/run.sh --stage 3 --stop-stage 3 model.hidden=384   # Hydra overrides
+#   bash recipes/speechocean762/run.sh --stage 5 --stop-stage 7 trainer.epochs=12   # Hydra overrides
 #
 # Stages: 0 corpus check/download, 1 prepare, 2 features, 3 train CTC, 4 force-align train+dev,
 # 5 train aligned, 6 decode dev, 7 results table. Extra arguments are Hydra overrides of both
@@ -25,6 +27,7 @@ exp=exp/speechocean762
 jobs=$(nproc)         # decoding worker processes
 heldout=0.1           # fraction of the speakers held out as dev
 . recipes/lib/parse_options.sh
+. recipes/lib/decode.sh
 
 if [ -z "$corpus" ]; then
   if [ -d ../shared/data/speechocean762 ]; then corpus=../shared/data/speechocean762; else corpus=downloads/speechocean762; fi
@@ -32,11 +35,14 @@ fi
 case "$size" in
   tiny)    prep_opts=(--max-speakers 3 --max-utts-per-speaker 4); model=small   # ~12 + 12 utterances
            ctc_opts=(trainer.epochs=2 trainer.warmup_steps=0 trainer.max_frames=500 trainer.lr=0.01)
-           ali_opts=("${ctc_opts[@]}") ;;
-  default) prep_opts=(); model=small   # ~16 epochs of ~0.94 M frames: estimated ~50 min on 2 cores (not timed)
-           ctc_opts=(trainer.epochs=10 trainer.warmup_steps=200); ali_opts=(trainer.epochs=6 trainer.warmup_steps=100) ;;
-  full)    prep_opts=(); model=bilstm
-           ctc_opts=(trainer.epochs=30 trainer.average_last=3); ali_opts=(trainer.epochs=20 trainer.average_last=3) ;;
+           ali_opts=("${ctc_opts[@]}"); model_opts=() ;;
+  default) prep_opts=(); model=bilstm; model_opts=(model.stack=3)   # ~45 min of training on 2 cores
+           # small batches: CTC leaves its all-blank plateau after a number of updates, not of frames
+           ctc_opts=(trainer.epochs=16 trainer.lr=0.002 trainer.warmup_steps=200 trainer.max_frames=3000 trainer.average_last=3)
+           ali_opts=(trainer.epochs=8 trainer.lr=0.001 trainer.warmup_steps=100 trainer.max_frames=6000 trainer.average_last=3) ;;
+  full)    prep_opts=(); model=bilstm; model_opts=()
+           ctc_opts=(trainer.epochs=30 trainer.max_frames=3000 trainer.average_last=3)
+           ali_opts=(trainer.epochs=20 trainer.average_last=3) ;;
   *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
 esac
 PY=${PY:-.venv/bin/python}
@@ -45,7 +51,8 @@ PY=${PY:-.venv/bin/python}
 # train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
 train() {
   local dir=$1; shift
-  "$PY" -m phonrec.train data=speechocean762 data.phones=$data/phones.txt model=$model exp_dir=$dir "$@" "${overrides[@]}"
+  "$PY" -m phonrec.train data=speechocean762 data.phones=$data/phones.txt model=$model "${model_opts[@]}" exp_dir=$dir \
+    "$@" "${overrides[@]}"
 }
 
 if run_stage 0 "corpus $corpus"; then
@@ -85,19 +92,14 @@ fi
 
 if run_stage 5 "train a frame-level model on the CTC alignments (aligned divergence)"; then
   train $exp/aligned divergence=aligned data.train=$data/train_ali data.dev=$data/dev_ali \
-    data.cache_dir=$data/cache_ali "${ali_opts[@]}"
+    data.cache_dir=$data/cache_ali trainer.init_from=$exp/ctc/model "${ali_opts[@]}"
 fi
 
 if run_stage 6 "decode dev (greedy, phone beam, lexicon)"; then
-  for model_name in ctc aligned; do
-    for decoder in greedy beam lexicon; do
-      extra=()
-      [ $decoder = beam ] && extra=(decoder.train_data=$data/train)
-      [ $decoder = lexicon ] && extra=(decoder.lexicon=$data/lexicon.txt)
-      "$PY" -m phonrec.decode.cli model_dir=$exp/$model_name/model data_dir=$data/dev decoder=$decoder \
-        out_dir=$exp/$model_name/decode-$decoder-dev jobs=$jobs "${extra[@]}" >/dev/null
-    done
-  done
+  lexicon=$data/lexicon.txt
+  # a phone lasts at least 30 ms: one model frame with stacking, three without
+  min_duration=$(( ${#model_opts[@]} ? 1 : 3 ))
+  decode_grid $exp $data "ctc aligned" dev "greedy beam lexicon"
 fi
 
 if run_stage 7 "results table"; then

@@ -16,14 +16,21 @@ exp=exp/synth         # models, decodes, plots
 jobs=$(nproc)
 distractors=1000      # extra CMUdict words in the decoding lexicon
 . recipes/lib/parse_options.sh
+. recipes/lib/decode.sh
 
+ctc_opts=()           # CTC training options, when not the aligned model's
 case "$size" in
   tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=6 trainer.warmup_steps=0) ;;
   default) num_utts=1500; model=small;  train_opts=(trainer.epochs=15 trainer.max_frames=3000 trainer.lr=0.002
                                                     trainer.warmup_steps=100 trainer.average_last=3) ;;
-  full)    num_utts=6000; model=bilstm; train_opts=(trainer.epochs=25 trainer.average_last=3) ;;
+  full)    num_utts=4000; model=bilstm; train_opts=(trainer.epochs=8 trainer.average_last=3)   # ~45 min on 2 cores
+           ctc_opts=(trainer.epochs=5 trainer.average_last=3) ;;
   *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
 esac
+[ ${#ctc_opts[@]} -gt 0 ] || ctc_opts=("${train_opts[@]}")
+# sizes other than default write beside it unless --data/--exp say otherwise
+[ "$size" != default ] && [ "$data" = data/synth ] && data=data/synth_$size
+[ "$size" != default ] && [ "$exp" = exp/synth ] && exp=exp/synth_$size
 PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 common=(data=synth data.train=$data/train data.dev=$data/dev data.test=$data/test
@@ -48,24 +55,13 @@ fi
 
 if run_stage 4 "train a CTC model, started from the aligned model (skips CTC's all-blank plateau)"; then
   "$PY" -m phonrec.train "${common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.init_from=$exp/aligned/model \
-    "${train_opts[@]}" "${overrides[@]}"
+    "${ctc_opts[@]}" "${overrides[@]}"
 fi
 
 if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
   "$PY" recipes/lib/make_lexicon.py --corpus-lexicon $data/lexicon.txt --distractors $distractors --out $exp/lexicon.txt
-  for div in aligned ctc; do
-    for split in dev test; do
-      for decoder in greedy beam lexicon; do
-        extra=()
-        [ $decoder = beam ] && extra=(decoder.train_data=$data/train)
-        [ $decoder = lexicon ] && extra=(decoder.lexicon=$exp/lexicon.txt)
-        # frame-level posteriors need duration sense: a phone lasts at least 30 ms
-        [ $div = aligned ] && extra+=(decoder.min_duration=3)
-        "$PY" -m phonrec.decode.cli model_dir=$exp/$div/model data_dir=$data/$split decoder=$decoder \
-          out_dir=$exp/$div/decode-$decoder-$split jobs=$jobs "${extra[@]}" >/dev/null
-      done
-    done
-  done
+  lexicon=$exp/lexicon.txt
+  decode_grid $exp $data "aligned ctc" "dev test" "greedy beam lexicon"   # aligned: a phone lasts >= 30 ms
 fi
 
 if run_stage 6 "score, results table and plots"; then

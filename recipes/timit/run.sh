@@ -24,6 +24,7 @@ data=data/timit
 exp=exp/timit
 jobs=$(nproc)         # decoding worker processes
 . recipes/lib/parse_options.sh
+. recipes/lib/decode.sh
 
 [ -n "$corpus" ] || { echo "$0: pass --corpus /path/to/TIMIT (LDC93S1)" >&2; exit 2; }
 case "$size" in
@@ -72,16 +73,7 @@ if run_stage 4 "train CTC ($phones phones)"; then
 fi
 
 if run_stage 5 "decode dev and test (greedy, phone beam)"; then
-  for model_name in aligned ctc; do
-    for split in dev test; do
-      for decoder in greedy beam; do
-        extra=()
-        [ $decoder = beam ] && extra=(decoder.train_data=$data/train)
-        "$PY" -m phonrec.decode.cli model_dir=$mexp/$model_name/model data_dir=$data/$split decoder=$decoder \
-          out_dir=$mexp/$model_name/decode-$decoder-$split jobs=$jobs "${extra[@]}" >/dev/null
-      done
-    done
-  done
+  decode_grid $mexp $data "aligned ctc" "dev test" "greedy beam"
 fi
 
 if run_stage 6 "results table (PER on 39 folded phones)"; then
