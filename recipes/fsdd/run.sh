@@ -33,8 +33,9 @@ case "$size" in
   tiny)    prep_opts=(--max-speakers 3 --max-utts-per-speaker 10); model=small   # 30 train, 10 test recordings
            frame_opts=(trainer.epochs=2 trainer.warmup_steps=0 trainer.max_frames=500 trainer.lr=0.01)
            ctc_opts=("${frame_opts[@]}") ;;
-  default) prep_opts=(); model=small
-           frame_opts=(trainer.epochs=15 trainer.warmup_steps=100); ctc_opts=(trainer.epochs=20 trainer.warmup_steps=100) ;;
+  default) prep_opts=(); model=small   # small batches: 1,500 short recordings give few updates per epoch
+           frame_opts=(trainer.epochs=25 trainer.warmup_steps=100 trainer.max_frames=2000)
+           ctc_opts=(trainer.epochs=30 trainer.warmup_steps=100 trainer.max_frames=2000) ;;
   full)    prep_opts=(); model=bilstm
            frame_opts=(trainer.epochs=30 trainer.average_last=3); ctc_opts=(trainer.epochs=40 trainer.average_last=3) ;;
   *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
@@ -43,8 +44,11 @@ PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 # 8 kHz audio is resampled to 16 kHz by load_audio: there is nothing above 4 kHz, so the mel
 # filterbank stops there. patience=0: dev (= test) never selects a model.
+# Per-utterance CMVN: every FSDD speaker has their own microphone and room, and with three
+# training speakers global CMVN leaves the held-out one far off (18.8% accuracy, weights=uniform,
+# against 51% with utterance CMVN after 22 epochs).
 common=(data=fsdd data.train=$data/train data.dev=$data/test data.test=null data.cache_dir=$data/cache
-        features.fmax=4000)
+        features.fmax=4000 features.cmvn=utterance)
 
 # train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
 train() {
