@@ -10,14 +10,9 @@ The public face::
 
 from __future__ import annotations
 
-import os
 from importlib import import_module
 from typing import Any
 
-# OpenMP worker threads that spin while they wait make torch's CPU LSTM 3-10x slower as soon as
-# another process shares the cores (measured in docs/benchmarks.md); passive waiting costs
-# little on an idle machine. Set before torch loads its OpenMP runtime; a user's value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
