@@ -13,7 +13,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-
 __version__ = "0.1.0"
 
 # name -> module; resolved lazily so `import phonrec` stays cheap and modules load on first use.

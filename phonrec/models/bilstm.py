@@ -108,6 +108,11 @@ class BiLSTMConfig:
         return self.stack * self.subsample
 
 
+def ceil_div(lengths: Tensor, k: int) -> Tensor:
+    """(B,) ``ceil(lengths / k)``: frame counts after stacking ``k`` frames into one."""
+    return torch.div(lengths + (k - 1), k, rounding_mode="floor")
+
+
 def reverse_index(lengths: Tensor, max_len: int) -> Tensor:
     """Per-sequence reversal within each length.
 
@@ -218,8 +223,7 @@ class BiLSTM(nn.Module):
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """(B,) output frame counts: ``ceil(lengths / (stack * subsample))``."""
-        k = self.cfg.frame_factor
-        return torch.div(lengths + (k - 1), k, rounding_mode="floor")
+        return ceil_div(lengths, self.cfg.frame_factor)
 
     def resolve_exact(self, device: torch.device) -> str:
         """The mode ``forward`` uses on ``device`` (``"auto"`` resolved)."""
@@ -257,8 +261,8 @@ class BiLSTM(nn.Module):
         if self.cfg.stack > 1:
             j = self.cfg.stack
             feats = self._stack(self._mask(feats, lengths), j)
-            lengths = torch.div(lengths + (j - 1), j, rounding_mode="floor")
-            lengths_in = torch.div(lengths_in + (j - 1), j, rounding_mode="floor")
+            lengths = ceil_div(lengths, j)
+            lengths_in = ceil_div(lengths_in, j)
         x = self.proj(feats) if self.proj is not None else feats
         mode = self.resolve_exact(feats.device)
         if not self.cfg.bidirectional and mode == "reverse":
@@ -296,7 +300,7 @@ class BiLSTM(nn.Module):
             x = self._mask(x, lengths)
             if i == 0 and self.cfg.subsample > 1:
                 x = self._stack(x, self.cfg.subsample)
-                lengths = torch.div(lengths + (self.cfg.subsample - 1), self.cfg.subsample, rounding_mode="floor")
+                lengths = ceil_div(lengths, self.cfg.subsample)
                 if reverse and i + 1 < len(self.rnns):
                     index = reverse_index(lengths, x.shape[1])
         return x, lengths
@@ -345,7 +349,7 @@ class BiLSTM(nn.Module):
             if i == 0 and self.cfg.subsample > 1:
                 x, _ = pad_packed_sequence(packed, batch_first=True, total_length=T)  # zeros at padding
                 x = self._stack(x, self.cfg.subsample)
-                lengths = torch.div(lengths + (self.cfg.subsample - 1), self.cfg.subsample, rounding_mode="floor")
+                lengths = ceil_div(lengths, self.cfg.subsample)
                 T = x.shape[1]
                 packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         x, _ = pad_packed_sequence(packed, batch_first=True, total_length=T)

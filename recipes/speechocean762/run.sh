@@ -36,7 +36,7 @@ case "$size" in
   tiny)    prep_opts=(--max-speakers 3 --max-utts-per-speaker 4); model=small   # ~12 + 12 utterances
            ctc_opts=(trainer.epochs=2 trainer.warmup_steps=0 trainer.max_frames=500 trainer.lr=0.01)
            ali_opts=("${ctc_opts[@]}"); model_opts=() ;;
-  default) prep_opts=(); model=bilstm; model_opts=(model.stack=3)   # ~45 min of training on 2 cores
+  default) prep_opts=(); model=bilstm; model_opts=(model.stack=3)   # 63 min of training here (docs/recipes/speechocean762.md)
            # small batches: CTC leaves its all-blank plateau after a number of updates, not of frames
            ctc_opts=(trainer.epochs=16 trainer.lr=0.002 trainer.warmup_steps=200 trainer.max_frames=3000 trainer.average_last=3)
            ali_opts=(trainer.epochs=8 trainer.lr=0.001 trainer.warmup_steps=100 trainer.max_frames=6000 trainer.average_last=3) ;;
