@@ -117,7 +117,9 @@ class FeatureCache:
         if not index:
             raise ValueError(f"{data.path or cache_dir}: no utterance could be loaded ({len(bad)} bad)")
         all_feats = np.concatenate(chunks) if chunks else np.zeros((0, cfg.dim), np.float32)
-        tmp = cache_dir / "feats.npy.tmp"
+        # Per-process temporary names: DDP ranks may build the same cache at once; each
+        # rename is atomic and the contents are identical, so the last writer wins harmlessly.
+        tmp = cache_dir / f"feats.npy.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
             np.save(f, all_feats)
             f.flush()
@@ -125,7 +127,7 @@ class FeatureCache:
         tmp.replace(cache_dir / "feats.npy")
         meta = {"version": CACHE_VERSION, "fingerprint": fingerprint, "frames": int(offset),
                 "config": asdict(cfg), "index": index, "bad": bad}
-        tmp_index = cache_dir / "index.json.tmp"
+        tmp_index = cache_dir / f"index.json.{os.getpid()}.tmp"
         tmp_index.write_text(json.dumps(meta))
         tmp_index.replace(index_path)
         return cls(feats=np.load(cache_dir / "feats.npy", mmap_mode="r"), index=index, bad=bad)
