@@ -66,7 +66,7 @@ class Transcriber:
         self.model = model.to(device).eval()
         self.phone_set, self.feature_config, self.cmvn, self.cmvn_mode = phone_set, feature_config, cmvn, cmvn_mode
         self.lexicon, self.device = lexicon, torch.device(device)
-        self.hop_ms = hop_ms * subsample  # seconds per output frame
+        self.hop_ms = hop_ms * subsample  # milliseconds per output frame
         self._lexicon_decoder = None
 
     @classmethod

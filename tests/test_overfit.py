@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from phonrec.data.datadir import DataDir
@@ -117,6 +118,36 @@ def test_decode_cli_on_training_data(ctc_model, corpus: Path, decoder: str, tmp_
         lexicon_words = {line.split()[0] for line in (corpus / "corpus" / "lexicon.txt").read_text().splitlines()}
         for line in (tmp_path / "words.txt").read_text().splitlines():
             assert set(line.split()[1:]) <= lexicon_words
+
+
+def test_decode_cli_min_duration_in_ms(aligned_model, ctc_model, corpus: Path, tmp_path: Path) -> None:
+    """``decoder.min_duration_ms`` becomes model frames for frame-level models (30 ms = 3 frames of
+    10 ms) and is ignored for CTC, whose blank absorbs flicker."""
+    from phonrec.decode.cli import resolve_min_duration
+
+    assert resolve_min_duration({"min_duration": 1, "min_duration_ms": 30}, 30.0, True)["min_duration"] == 1
+    assert resolve_min_duration({"min_duration": 1, "min_duration_ms": 50}, 10.0, True)["min_duration"] == 5
+    assert resolve_min_duration({"min_duration": 1, "min_duration_ms": 30}, 10.0, False) == {"min_duration": 1}
+    with pytest.raises(ValueError, match="min_duration_ms"):
+        resolve_min_duration({"min_duration_ms": 0}, 10.0, True)
+    frame = decode(aligned_model[0], corpus / "data", "greedy", tmp_path / "frame", ["decoder.min_duration_ms=30"])
+    assert frame["decoder"]["min_duration"] == 3 and "min_duration_ms" not in frame["decoder"]
+    ctc = decode(ctc_model[0], corpus / "data", "greedy", tmp_path / "ctc", ["decoder.min_duration_ms=30"])
+    assert ctc["decoder"]["min_duration"] == 1 and ctc["phones"]["rate"] < 0.10
+
+
+def test_frame_accuracy_of_stacked_model_counts_feature_frames() -> None:
+    """A model frame of a stacked model (3 feature frames) stands for 3 reference labels."""
+    from types import SimpleNamespace
+
+    from phonrec.decode.cli import frame_accuracy_of
+    from phonrec.phones import PhoneSet
+
+    ps = PhoneSet.from_symbols(["sil", "aa", "b"])
+    lp = torch.log(torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]))  # model frames: aa, b
+    data = SimpleNamespace(alignments={"u": ["aa", "aa", "aa", "b", "b", "sil"]})
+    assert frame_accuracy_of(data, {"u": lp}, ps, frame_factor=3) == pytest.approx(5 / 6)
+    assert frame_accuracy_of(data, {"u": lp}, ps) == pytest.approx(1 / 2)  # read as 10-ms frames: wrong
 
 
 def test_align_datadir_with_ctc_model(ctc_model, corpus: Path, tmp_path: Path) -> None:

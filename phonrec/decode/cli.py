@@ -86,6 +86,22 @@ def build_decoder(dcfg: dict, phone_set: PhoneSet, model_dir: Path, train_phones
     raise ValueError(f"decoder.name must be greedy, beam or lexicon, got {name!r}")
 
 
+def resolve_min_duration(dcfg: dict, frame_ms: float, frame_level: bool) -> dict:
+    """Turn ``min_duration_ms`` into ``min_duration`` frames of a model with ``frame_ms`` per output frame.
+
+    The same duration then means the same thing for a 10-ms model and a stacked 30-ms one. CTC
+    models (``frame_level`` false) keep ``min_duration`` 1: their blank already absorbs flicker.
+    """
+    dcfg = dict(dcfg)
+    ms = dcfg.pop("min_duration_ms", None)
+    if ms is not None and frame_level:
+        ms = float(ms)
+        if ms <= 0:
+            raise ValueError(f"decoder.min_duration_ms must be > 0, got {ms}")
+        dcfg["min_duration"] = max(1, round(ms / frame_ms))
+    return dcfg
+
+
 def _init_worker(dcfg: dict, phone_set: PhoneSet, model_dir: Path, train_phones) -> None:
     torch.set_num_threads(1)
     _WORKER["decode"] = build_decoder(dcfg, phone_set, model_dir, train_phones)
@@ -117,14 +133,19 @@ def score(data: DataDir, hyps: dict[str, list[str]], words: dict[str, list[str]]
     return out
 
 
-def frame_accuracy_of(data: DataDir, log_probs: dict[str, torch.Tensor], phone_set: PhoneSet) -> float:
-    """Share of frames whose arg-max symbol equals the reference alignment (frame-level models)."""
+def frame_accuracy_of(data: DataDir, log_probs: dict[str, torch.Tensor], phone_set: PhoneSet,
+                      frame_factor: int = 1) -> float:
+    """Share of feature frames whose arg-max symbol equals the reference alignment (frame-level models).
+
+    ``log_probs`` are ``(T', K)`` per utterance with ``T' = ceil(T / frame_factor)`` (stacked or
+    subsampled models): each model frame's label stands for the ``frame_factor`` feature frames it covers.
+    """
     correct = total = 0
     for utt, lp in log_probs.items():
         ref = data.alignments.get(utt)
         if not ref:
             continue
-        hyp = phone_set.decode(lp.argmax(-1).tolist())
+        hyp = phone_set.decode(lp.argmax(-1).repeat_interleave(frame_factor).tolist())
         n = min(len(ref), len(hyp))
         correct += sum(r == h for r, h in zip(ref[:n], hyp[:n]))
         total += n
@@ -159,7 +180,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
     tr = Transcriber.from_pretrained(model_dir, device=cfg.get("device", "cpu"))
-    dcfg = OmegaConf.to_container(cfg.decoder, resolve=True)
+    dcfg = resolve_min_duration(OmegaConf.to_container(cfg.decoder, resolve=True), tr.hop_ms, tr.phone_set.blank_id is None)
     train_phones = None
     if dcfg["name"] == "beam" and not dcfg.get("phone_lm") and dcfg.get("train_data"):
         train = DataDir.load(dcfg["train_data"])
@@ -227,7 +248,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.warning("%d utterances could not be decoded: %s", len(bad), "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5]))
     summary = score(data, hyps, words if dcfg["name"] == "lexicon" else None)
     if data.alignments and tr.phone_set.blank_id is None:
-        summary["frame_accuracy"] = frame_accuracy_of(data, log_probs, tr.phone_set)
+        summary["frame_accuracy"] = frame_accuracy_of(data, log_probs, tr.phone_set, tr.model.cfg.frame_factor)
     summary |= {"decoder": dcfg, "model_dir": str(model_dir), "data": str(cfg.data_dir), "skipped": bad,
                 "audio_seconds": audio_seconds, "rtf_network": network_seconds / max(audio_seconds, 1e-9),
                 "rtf_search": search_seconds / max(audio_seconds, 1e-9)}

@@ -3,8 +3,9 @@
 # decodes EXP/MODEL/model on DATA/SPLIT with each decoder into EXP/MODEL/decode-DECODER-SPLIT
 # (hyp.txt, spans.txt, words.txt, report.{txt,json}) with $jobs workers. The phone beam's bigram
 # comes from DATA/train; the lexicon decoder reads $lexicon. Frame-level models (any model but
-# `ctc*`) decode with a minimum phone duration of $min_duration frames: their posteriors have no
-# blank, so without it every one-frame flicker becomes a phone.
+# `ctc*`) decode with a minimum phone duration of $min_duration_ms milliseconds (default 30; the
+# decoder turns it into model frames): their posteriors have no blank, so without it every
+# one-frame flicker becomes a phone.
 decode_grid() {
   local exp=$1 data=$2 models=$3 splits=$4 decoders=$5 model split decoder
   for model in $models; do
@@ -13,7 +14,7 @@ decode_grid() {
         local extra=()
         [ "$decoder" = beam ] && extra+=(decoder.train_data=$data/train)
         [ "$decoder" = lexicon ] && extra+=(decoder.lexicon=$lexicon)
-        case "$model" in ctc*) ;; *) extra+=(decoder.min_duration=${min_duration:-3}) ;; esac
+        case "$model" in ctc*) ;; *) extra+=(decoder.min_duration_ms=${min_duration_ms:-30}) ;; esac
         "$PY" -m phonrec.decode.cli model_dir=$exp/$model/model data_dir=$data/$split decoder=$decoder \
           out_dir=$exp/$model/decode-$decoder-$split jobs=$jobs "${extra[@]}" >/dev/null
       done

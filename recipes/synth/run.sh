@@ -62,7 +62,6 @@ fi
 if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
   "$PY" recipes/lib/make_lexicon.py --corpus-lexicon $data/lexicon.txt --distractors $distractors --out $exp/lexicon.txt
   lexicon=$exp/lexicon.txt
-  min_duration=$(( ${#model_opts[@]} ? 1 : 3 ))   # aligned: a phone lasts >= 30 ms (1 stacked frame, 3 plain)
   decode_grid $exp $data "aligned ctc" "dev test" "greedy beam lexicon"
 fi
 
