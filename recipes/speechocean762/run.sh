@@ -36,7 +36,7 @@ case "$size" in
   tiny)    prep_opts=(--max-speakers 3 --max-utts-per-speaker 4); model=small   # ~12 + 12 utterances
            ctc_opts=(trainer.epochs=2 trainer.warmup_steps=0 trainer.max_frames=500 trainer.lr=0.01)
            ali_opts=("${ctc_opts[@]}"); model_opts=() ;;
-  default) prep_opts=(); model=bilstm; model_opts=(model.stack=3)   # ~50 min of training here (docs/recipes/speechocean762.md)
+  default) prep_opts=(); model=bilstm; model_opts=(model.stack=3)   # 38 min of training here (docs/recipes/speechocean762.md)
            # small batches: CTC leaves its all-blank plateau after a number of updates, not of frames
            ctc_opts=(trainer.epochs=24 trainer.lr=0.002 trainer.warmup_steps=200 trainer.max_frames=3000 trainer.average_last=3)
            ali_opts=(trainer.epochs=6 trainer.lr=0.001 trainer.warmup_steps=100 trainer.max_frames=6000 trainer.average_last=3) ;;
@@ -45,6 +45,9 @@ case "$size" in
            ali_opts=(trainer.epochs=20 trainer.average_last=3) ;;
   *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
 esac
+# Per-utterance mean/variance normalisation: half the speakers are children, and every speaker
+# has their own microphone; measured 43.4% dev PER (CTC greedy) against 47.4% with global CMVN.
+feat_opts=(features.cmvn=utterance)
 PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 
@@ -52,7 +55,7 @@ PY=${PY:-.venv/bin/python}
 train() {
   local dir=$1; shift
   "$PY" -m phonrec.train data=speechocean762 data.phones=$data/phones.txt model=$model "${model_opts[@]}" exp_dir=$dir \
-    "$@" "${overrides[@]}"
+    "${feat_opts[@]}" "$@" "${overrides[@]}"
 }
 
 if run_stage 0 "corpus $corpus"; then
@@ -77,7 +80,7 @@ fi
 
 if run_stage 2 "features and CMVN"; then
   "$PY" -m phonrec.train features data=speechocean762 data.train=$data/train data.dev=$data/dev data.test=null \
-    data.cache_dir=$data/cache exp_dir=$exp/features "${overrides[@]}"
+    data.cache_dir=$data/cache exp_dir=$exp/features "${feat_opts[@]}" "${overrides[@]}"
 fi
 
 if run_stage 3 "train CTC"; then
