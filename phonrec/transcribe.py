@@ -32,7 +32,7 @@ from safetensors.torch import load_file
 
 from phonrec.audio import AudioError, load_audio, validate_waveform
 from phonrec.decode.greedy import Span, greedy
-from phonrec.features import CMVN, FeatureConfig, compute_features, frames_to_seconds, num_frames
+from phonrec.features import CMVN, FeatureConfig, compute_features, frames_to_seconds, num_frames, per_utterance_cmvn
 from phonrec.lexicon import Lexicon
 from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
@@ -104,7 +104,7 @@ class Transcriber:
         if self.cmvn_mode == "global" and self.cmvn is not None:
             return self.cmvn.apply(feats)
         if self.cmvn_mode == "utterance":
-            return (feats - feats.mean(0)) / feats.std(0, unbiased=False).clamp(min=1e-5)
+            return per_utterance_cmvn(feats)
         return feats
 
     @torch.no_grad()
