@@ -30,7 +30,9 @@ from phonrec.models.bilstm import BiLSTM, BiLSTMConfig
 MODES = ("none", "packed", "reverse")
 
 
-def make_batch(g: torch.Generator, batch: int, lo: int, hi: int, dim: int, classes: int, device: str, lengths_on_device: bool):
+def make_batch(
+    g: torch.Generator, batch: int, lo: int, hi: int, dim: int, classes: int, device: str, lengths_on_device: bool
+):
     lengths = torch.randint(lo, hi + 1, (batch,), generator=g)
     T = int(lengths.max())
     feats = torch.randn(batch, T, dim, generator=g)
@@ -67,7 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--lengths-on-device", action="store_true", help="lengths on the GPU (default: CPU, as a loader gives them)")
+    ap.add_argument(
+        "--lengths-on-device", action="store_true", help="lengths on the GPU (default: CPU, as a loader gives them)"
+    )
     ap.add_argument("--json", default=None, help="write the results here as JSON")
     args = ap.parse_args(argv)
 
@@ -76,7 +80,9 @@ def main(argv: list[str] | None = None) -> dict:
     models, opts = {}, {}
     for mode in modes:
         torch.manual_seed(0)
-        m = BiLSTM(args.dim, args.classes, BiLSTMConfig(hidden=args.hidden, layers=args.layers, dropout=0.2, exact=mode))
+        m = BiLSTM(
+            args.dim, args.classes, BiLSTMConfig(hidden=args.hidden, layers=args.layers, dropout=0.2, exact=mode)
+        )
         m.to(args.device).train()
         models[mode], opts[mode] = m, torch.optim.Adam(m.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(1)
@@ -84,7 +90,9 @@ def main(argv: list[str] | None = None) -> dict:
     frames: list[int] = []
     last: dict[str, float] = {}
     for i in range(args.warmup + args.steps):
-        feats, lengths, labels = make_batch(g, args.batch, args.min_len, args.max_len, args.dim, args.classes, args.device, args.lengths_on_device)
+        feats, lengths, labels = make_batch(
+            g, args.batch, args.min_len, args.max_len, args.dim, args.classes, args.device, args.lengths_on_device
+        )
         for mode in modes:
             dt = last[mode] = step(models[mode], opts[mode], feats, lengths, labels, args.device)
             if i >= args.warmup:
@@ -105,9 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
     base = results.get("none")
     packed = results.get("packed")
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, threads {args.threads}"
-    print(f"BiLSTM {args.layers}x{args.hidden}, batch {args.batch} of {args.min_len}-{args.max_len} frames, "
-          f"{args.dim}-dim, {where}, median of {args.steps} steps "
-          f"({fps_total} valid frames)")
+    print(
+        f"BiLSTM {args.layers}x{args.hidden}, batch {args.batch} of {args.min_len}-{args.max_len} frames, "
+        f"{args.dim}-dim, {where}, median of {args.steps} steps "
+        f"({fps_total} valid frames)"
+    )
     print(f"{'mode':<8} {'step s':>8} {'frames/s':>10} {'vs none':>8} {'vs packed':>10}")
     for mode in modes:
         r = results[mode]

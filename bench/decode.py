@@ -164,15 +164,29 @@ def run(args: argparse.Namespace) -> list[dict]:
         ours = LexiconDecoder(lex, ps, blank=0, beam=args.beam, word_penalty=args.word_penalty)
         t_build_ours = time.perf_counter() - t1
         t1 = time.perf_counter()
-        fl = FlashlightLexiconDecoder(lex, ps, beam_size=args.fl_beam_size, beam_threshold=args.beam, word_score=args.word_penalty)
+        fl = FlashlightLexiconDecoder(
+            lex, ps, beam_size=args.fl_beam_size, beam_threshold=args.beam, word_score=args.word_penalty
+        )
         t_build_fl = time.perf_counter() - t1
-        res: dict = {"lexicon_words": len(lex), "tree_nodes": len(ours.tree), "utts": args.utts, "audio_s": audio_s,
-                     "build_s": {"phonrec": t_build_ours, "flashlight": t_build_fl}, "style": args.style}
+        res: dict = {
+            "lexicon_words": len(lex),
+            "tree_nodes": len(ours.tree),
+            "utts": args.utts,
+            "audio_s": audio_s,
+            "build_s": {"phonrec": t_build_ours, "flashlight": t_build_fl},
+            "style": args.style,
+        }
         for name in ("greedy", "beam"):
             t1 = time.perf_counter()
-            hyps = [greedy(x, blank=0) if name == "greedy" else phone_beam_search(x, None, None, blank=0, beam=8) for _, _, x in utts]
+            hyps = [
+                greedy(x, blank=0) if name == "greedy" else phone_beam_search(x, None, None, blank=0, beam=8)
+                for _, _, x in utts
+            ]
             el = time.perf_counter() - t1
-            err = sum((edit_distance(ph, [s.phone for s in h]) for (_, ph, _), h in zip(utts, hyps)), start=edit_distance([], []))
+            err = sum(
+                (edit_distance(ph, [s.phone for s in h]) for (_, ph, _), h in zip(utts, hyps)),
+                start=edit_distance([], []),
+            )
             res[name] = {"rtf": el / audio_s, "per": err.rate}
         t1 = time.perf_counter()
         ours_out = [ours.decode(x)[0] for _, _, x in utts]
@@ -216,15 +230,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     rows = run(args)
-    hdr = f"{'words':>7} {'nodes':>7} | {'greedy PER':>10} {'RTF':>7} | {'beam PER':>8} {'RTF':>7} | {'phonrec WER':>11} {'RTF':>7} | {'fl WER':>7} {'RTF':>7} | {'RTF ratio':>9} | agree  ours>=fl  fl>ours"
-    print(f"style={args.style} utts={args.utts} noise={args.noise} strength={args.strength} beam={args.beam} fl_beam_size={args.fl_beam_size} word_penalty={args.word_penalty}")
+    hdr = (
+        f"{'words':>7} {'nodes':>7} | {'greedy PER':>10} {'RTF':>7} | {'beam PER':>8} {'RTF':>7} | "
+        f"{'phonrec WER':>11} {'RTF':>7} | {'fl WER':>7} {'RTF':>7} | {'RTF ratio':>9} | agree  ours>=fl  fl>ours"
+    )
+    print(
+        f"style={args.style} utts={args.utts} noise={args.noise} strength={args.strength} "
+        f"beam={args.beam} fl_beam_size={args.fl_beam_size} word_penalty={args.word_penalty}"
+    )
     print(hdr)
     for r in rows:
         o, f = r["phonrec_lexicon"], r["flashlight_lexicon"]
         print(
             f"{r['lexicon_words']:>7} {r['tree_nodes']:>7} | {r['greedy']['per']:>10.3f} {r['greedy']['rtf']:>7.4f} | "
-            f"{r['beam']['per']:>8.3f} {r['beam']['rtf']:>7.4f} | {o['wer']:>11.3f} {o['rtf']:>7.4f} | {f['wer']:>7.3f} {f['rtf']:>7.4f} | "
-            f"{o['rtf'] / max(f['rtf'], 1e-12):>9.2f} | {r['agree']:>5}  {r['differ_phonrec_objective_ge']:>7}  {r['differ_flashlight_objective_gt']:>6}"
+            f"{r['beam']['per']:>8.3f} {r['beam']['rtf']:>7.4f} | {o['wer']:>11.3f} "
+            f"{o['rtf']:>7.4f} | {f['wer']:>7.3f} {f['rtf']:>7.4f} | "
+            f"{o['rtf'] / max(f['rtf'], 1e-12):>9.2f} | {r['agree']:>5}  "
+            f"{r['differ_phonrec_objective_ge']:>7}  {r['differ_flashlight_objective_gt']:>6}"
         )
     if args.json:
         with open(args.json, "w") as fh:

@@ -75,24 +75,42 @@ def main() -> None:
     def bare_batched():
         for i in range(0, len(feats), args.batch):
             chunk = feats[i : i + args.batch]
-            tr.model(torch.nn.utils.rnn.pad_sequence(chunk, batch_first=True),
-                     torch.tensor([f.shape[0] for f in chunk], device=device))
+            tr.model(
+                torch.nn.utils.rnn.pad_sequence(chunk, batch_first=True),
+                torch.tensor([f.shape[0] for f in chunk], device=device),
+            )
 
     results = {}
-    for name, fn in [("full_batch1", full_single), ("bare_batch1", bare_single),
-                     ("full_batched", full_batched), ("bare_batched", bare_batched)]:
+    for name, fn in [
+        ("full_batch1", full_single),
+        ("bare_batch1", bare_single),
+        ("full_batched", full_batched),
+        ("bare_batched", bare_batched),
+    ]:
         timed(fn, device)  # warm-up
         results[name] = statistics.median(timed(fn, device) for _ in range(args.repeats)) / audio_seconds
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"\ninference RTF: {args.model_dir}, {len(paths)} files, {audio_seconds:.0f} s of audio, {device_name}, "
-          f"{args.threads} threads")
+    print(
+        f"\ninference RTF: {args.model_dir}, {len(paths)} files, {audio_seconds:.0f} s of audio, {device_name}, "
+        f"{args.threads} threads"
+    )
     print(f"{'':10} {'Transcriber':>12} {'bare model':>11} {'overhead':>9}")
     for mode in ("batch1", "batched"):
         full, bare = results[f"full_{mode}"], results[f"bare_{mode}"]
         print(f"{mode:10} {full:12.4f} {bare:11.4f} {100 * (full - bare) / bare:8.1f}%")
     if args.json:
-        args.json.write_text(json.dumps({"device": device_name, "threads": args.threads, "files": len(paths),
-                                         "audio_seconds": audio_seconds, **results}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "device": device_name,
+                    "threads": args.threads,
+                    "files": len(paths),
+                    "audio_seconds": audio_seconds,
+                    **results,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -65,10 +65,20 @@ def run_phonrec(data: Path, exp: Path, args) -> dict:
 
     from phonrec.train import CONF_DIR, run
 
-    overrides = [f"data.train={data}", f"data.dev={data}", f"exp_dir={exp}", f"divergence={args.divergence}",
-                 f"model.hidden={args.hidden}", f"model.layers={args.layers}", f"trainer.epochs={args.epochs}",
-                 f"trainer.max_frames={args.max_frames}", f"trainer.device={args.device}",
-                 f"trainer.precision={args.precision}", f"trainer.num_threads={args.threads}", "trainer.progress=false"]
+    overrides = [
+        f"data.train={data}",
+        f"data.dev={data}",
+        f"exp_dir={exp}",
+        f"divergence={args.divergence}",
+        f"model.hidden={args.hidden}",
+        f"model.layers={args.layers}",
+        f"trainer.epochs={args.epochs}",
+        f"trainer.max_frames={args.max_frames}",
+        f"trainer.device={args.device}",
+        f"trainer.precision={args.precision}",
+        f"trainer.num_threads={args.threads}",
+        "trainer.progress=false",
+    ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     run(cfg)
@@ -76,7 +86,9 @@ def run_phonrec(data: Path, exp: Path, args) -> dict:
     return history[-1]
 
 
-def bare_batches(data: Path, exp: Path, args) -> tuple[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]], int]:
+def bare_batches(
+    data: Path, exp: Path, args
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]], int]:
     """The first epoch's batches of the real run, pre-loaded and padded: (feats, lengths, targets, target_lengths)."""
     from phonrec.data.dataset import BucketBatchSampler, FeatureCache
     from phonrec.features import FeatureConfig
@@ -92,8 +104,14 @@ def bare_batches(data: Path, exp: Path, args) -> tuple[list[tuple[torch.Tensor, 
     for b in sampler:
         feats = [cache[utts[i]] for i in b]
         tg = [torch.tensor([index[p] for p in d.phones[utts[i]]]) for i in b]
-        batches.append((torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), torch.tensor([f.shape[0] for f in feats]),
-                        torch.nn.utils.rnn.pad_sequence(tg, batch_first=True), torch.tensor([len(t) for t in tg])))
+        batches.append(
+            (
+                torch.nn.utils.rnn.pad_sequence(feats, batch_first=True),
+                torch.tensor([f.shape[0] for f in feats]),
+                torch.nn.utils.rnn.pad_sequence(tg, batch_first=True),
+                torch.tensor([len(t) for t in tg]),
+            )
+        )
     return batches, len(PHONES) + 1
 
 
@@ -123,7 +141,10 @@ def bare_loop(model: torch.nn.Module, batches, device: torch.device, args, steps
         t0 = time.perf_counter()
         with autocast:
             lp, out_len = model(feats, lengths)
-        loss = torch.nn.functional.ctc_loss(lp.float().transpose(0, 1), targets, out_len, tlen, reduction="sum") / lengths.sum()
+        loss = (
+            torch.nn.functional.ctc_loss(lp.float().transpose(0, 1), targets, out_len, tlen, reduction="sum")
+            / lengths.sum()
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -159,26 +180,52 @@ def main() -> None:
     from phonrec.models.bilstm import BiLSTM
 
     warm = max(3, args.bare_steps // 5)
-    plain = bare_loop(PlainBiLSTM(80, classes, args.hidden, args.layers), batches, device, args, args.bare_steps + warm)[warm:]
-    exact = bare_loop(BiLSTM.from_config(80, classes, {"hidden": args.hidden, "layers": args.layers, "dropout": 0.2}),
-                      batches, device, args, args.bare_steps + warm)[warm:]
+    plain = bare_loop(
+        PlainBiLSTM(80, classes, args.hidden, args.layers), batches, device, args, args.bare_steps + warm
+    )[warm:]
+    exact = bare_loop(
+        BiLSTM.from_config(80, classes, {"hidden": args.hidden, "layers": args.layers, "dropout": 0.2}),
+        batches,
+        device,
+        args,
+        args.bare_steps + warm,
+    )[warm:]
     plain_fps, exact_fps = statistics.median(plain), statistics.median(exact)
-    rows = [("bare padded nn.LSTM (inexact)", plain_fps), ("bare loop, phonrec exact BiLSTM", exact_fps),
-            ("phonrec-train epoch (everything)", real["frames_per_s"])]
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    print(f"\ntraining throughput: {args.layers}x{args.hidden} BiLSTM + CTC, batches of <= {args.max_frames} frames, "
-          f"{args.device} ({device_name}), {args.precision}, {args.threads} threads")
+    rows = [
+        ("bare padded nn.LSTM (inexact)", plain_fps),
+        ("bare loop, phonrec exact BiLSTM", exact_fps),
+        ("phonrec-train epoch (everything)", real["frames_per_s"]),
+    ]
+    device_name = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    )
+    print(
+        f"\ntraining throughput: {args.layers}x{args.hidden} BiLSTM + CTC, batches of <= {args.max_frames} frames, "
+        f"{args.device} ({device_name}), {args.precision}, {args.threads} threads"
+    )
     print(f"{'':36} {'frames/s':>10} {'vs bare':>8}")
     for name, fps in rows:
         print(f"{name:36} {fps:10.0f} {fps / plain_fps:8.2f}")
-    print(f"phonrec epoch: padding {100 * real['padding_fraction']:.1f}% of frames, waiting on data "
-          f"{100 * real['data_wait_fraction']:.1f}% of the time; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    result = {"device": args.device, "device_name": device_name, "precision": args.precision, "threads": args.threads,
-              "model": f"{args.layers}x{args.hidden}", "max_frames": args.max_frames,
-              "bare_padded_fps": plain_fps, "bare_exact_fps": exact_fps, "phonrec_fps": real["frames_per_s"],
-              "phonrec_vs_bare": real["frames_per_s"] / plain_fps, "padding_fraction": real["padding_fraction"],
-              "data_wait_fraction": real["data_wait_fraction"],
-              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    print(
+        f"phonrec epoch: padding {100 * real['padding_fraction']:.1f}% of frames, waiting on data "
+        f"{100 * real['data_wait_fraction']:.1f}% of the time; peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
+    result = {
+        "device": args.device,
+        "device_name": device_name,
+        "precision": args.precision,
+        "threads": args.threads,
+        "model": f"{args.layers}x{args.hidden}",
+        "max_frames": args.max_frames,
+        "bare_padded_fps": plain_fps,
+        "bare_exact_fps": exact_fps,
+        "phonrec_fps": real["frames_per_s"],
+        "phonrec_vs_bare": real["frames_per_s"] / plain_fps,
+        "padding_fraction": real["padding_fraction"],
+        "data_wait_fraction": real["data_wait_fraction"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

@@ -50,7 +50,9 @@ def ctc_min_frames(targets: Sequence[int]) -> int:
     return len(targets) + sum(1 for a, b in zip(targets, targets[1:]) if a == b)
 
 
-def align_ctc_scored(log_probs: torch.Tensor | np.ndarray, targets: Sequence[int], blank: int = 0, length: int | None = None) -> Alignment:
+def align_ctc_scored(
+    log_probs: torch.Tensor | np.ndarray, targets: Sequence[int], blank: int = 0, length: int | None = None
+) -> Alignment:
     """:func:`align_ctc` plus the path log-probability."""
     arr = as_numpy_log_probs(log_probs, length)
     T, K = arr.shape
@@ -84,7 +86,9 @@ def align_ctc_scored(log_probs: torch.Tensor | np.ndarray, targets: Sequence[int
     return Alignment(spans, score)
 
 
-def align_ctc(log_probs: torch.Tensor | np.ndarray, targets: Sequence[int], blank: int = 0, length: int | None = None) -> list[Span]:
+def align_ctc(
+    log_probs: torch.Tensor | np.ndarray, targets: Sequence[int], blank: int = 0, length: int | None = None
+) -> list[Span]:
     """Viterbi CTC alignment of ``targets`` to ``log_probs``.
 
     Args:
@@ -219,7 +223,12 @@ def align_frames(
         ``optional_silence``); consecutive spans tile ``[0, T)``.
     """
     return align_frames_scored(
-        log_probs, targets, min_duration, optional_silence=optional_silence, silence_between=silence_between, length=length
+        log_probs,
+        targets,
+        min_duration,
+        optional_silence=optional_silence,
+        silence_between=silence_between,
+        length=length,
     ).spans
 
 
@@ -244,7 +253,11 @@ def align_batch(
     Raises:
         ValueError: naming the batch index whose targets cannot be aligned.
     """
-    lp = log_probs.detach().cpu().float().numpy() if isinstance(log_probs, torch.Tensor) else np.asarray(log_probs, np.float32)
+    lp = (
+        log_probs.detach().cpu().float().numpy()
+        if isinstance(log_probs, torch.Tensor)
+        else np.asarray(log_probs, np.float32)
+    )
     if lp.ndim != 3:
         raise ValueError(f"log_probs: expected shape (B, T, K), got {lp.shape}")
     lens = np.asarray(lengths.cpu() if isinstance(lengths, torch.Tensor) else lengths).reshape(-1)
@@ -256,7 +269,11 @@ def align_batch(
             if blank is not None:
                 out.append(align_ctc(lp[b], targets[b], blank, length=int(lens[b])))
             else:
-                out.append(align_frames(lp[b], targets[b], min_duration, optional_silence=optional_silence, length=int(lens[b])))
+                out.append(
+                    align_frames(
+                        lp[b], targets[b], min_duration, optional_silence=optional_silence, length=int(lens[b])
+                    )
+                )
         except ValueError as e:
             raise ValueError(f"batch item {b}: {e}") from None
     return out
@@ -289,7 +306,10 @@ def frame_labels_from_spans(spans: Sequence[Span], num_frames: int, fill: int | 
 
 def spans_to_segments(spans: Sequence[Span], phone_set: PhoneSet, hop_ms: float = DEFAULT_HOP_MS) -> list[Segment]:
     """Spans in frames -> :class:`phonrec.data.segments.Segment` (symbol, seconds)."""
-    return [Segment(phone_set.symbols[s.phone], frames_to_seconds(s.start, hop_ms), frames_to_seconds(s.end, hop_ms)) for s in spans]
+    return [
+        Segment(phone_set.symbols[s.phone], frames_to_seconds(s.start, hop_ms), frames_to_seconds(s.end, hop_ms))
+        for s in spans
+    ]
 
 
 def write_textgrid(
@@ -313,7 +333,14 @@ def write_textgrid(
     _write(path, {tier: segs}, xmax)
 
 
-def write_phn(path: str | Path, spans: Sequence[Span], phone_set: PhoneSet, *, sample_rate: int = 16000, hop_ms: float = DEFAULT_HOP_MS) -> None:
+def write_phn(
+    path: str | Path,
+    spans: Sequence[Span],
+    phone_set: PhoneSet,
+    *,
+    sample_rate: int = 16000,
+    hop_ms: float = DEFAULT_HOP_MS,
+) -> None:
     """Write spans as a TIMIT ``.phn`` file (via :func:`phonrec.data.timit.write_phn`)."""
     from phonrec.data.timit import write_phn as _write
 
@@ -321,6 +348,7 @@ def write_phn(path: str | Path, spans: Sequence[Span], phone_set: PhoneSet, *, s
 
 
 # --- aligning a whole data directory (untimed transcripts -> frame alignments) ---------------------
+
 
 def ctc_frame_labels(spans: Sequence[Span], num_frames: int, silence: int, *, max_extend: int = 4) -> list[int]:
     """Dense frame labels from a CTC alignment, whose phones cover only their emitted frames.
@@ -340,8 +368,15 @@ def ctc_frame_labels(spans: Sequence[Span], num_frames: int, silence: int, *, ma
     return labels
 
 
-def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *, batch_size: int = 16,
-                  min_duration: int = 1, progress: bool = True) -> dict[str, int]:
+def align_datadir(
+    model_dir: str | Path,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    batch_size: int = 16,
+    min_duration: int = 1,
+    progress: bool = True,
+) -> dict[str, int]:
     """Force-align every utterance of a data directory with a trained model and write a copy of the
     directory with an ``alignments`` file (one phone per frame, ``sil`` included).
 
@@ -382,7 +417,9 @@ def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pa
         batch = []
         for utt in utts[i : i + batch_size]:
             try:
-                targets = ps.encode([p for p in data.phones.get(utt, []) if p != ps.silence], context=f"utterance {utt}")
+                targets = ps.encode(
+                    [p for p in data.phones.get(utt, []) if p != ps.silence], context=f"utterance {utt}"
+                )
                 if not targets:
                     raise ValueError(f"utterance {utt}: empty phone transcription")
                 batch.append((utt, targets, load_audio(data.wavs[utt], tr.feature_config.sample_rate)))
@@ -405,8 +442,12 @@ def align_datadir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pa
                 labels = [labels[min(i // factor, len(labels) - 1)] for i in range(T)]
             alignments[utt] = ps.decode(labels)
     if skipped:
-        log.warning("%s: %d utterances could not be aligned and are left out: %s", data_dir, len(skipped),
-                    "; ".join(list(skipped.values())[:5]))
+        log.warning(
+            "%s: %d utterances could not be aligned and are left out: %s",
+            data_dir,
+            len(skipped),
+            "; ".join(list(skipped.values())[:5]),
+        )
     out = data.subset(set(alignments))
     out.alignments = alignments
     out.save(out_dir)
@@ -424,8 +465,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--min-duration", type=int, default=1, help="frames per phone (frame-level models)")
     args = parser.parse_args(argv)
-    counts = align_datadir(args.model_dir, args.data_dir, args.out_dir, batch_size=args.batch_size,
-                           min_duration=args.min_duration)
+    counts = align_datadir(
+        args.model_dir, args.data_dir, args.out_dir, batch_size=args.batch_size, min_duration=args.min_duration
+    )
     print(f"{args.out_dir}: {counts['aligned']} utterances aligned, {counts['skipped']} skipped")
 
 

@@ -162,7 +162,9 @@ def segment_end_mask(frame_labels: Tensor, lengths: Tensor) -> Tensor:
     valid = _valid_mask(lengths, T, frame_labels.device)
     change = torch.ones_like(valid)
     change[:, :-1] = frame_labels[:, 1:] != frame_labels[:, :-1]
-    last = torch.arange(T, device=frame_labels.device).unsqueeze(0) == (lengths.to(frame_labels.device) - 1).unsqueeze(1)
+    last = torch.arange(T, device=frame_labels.device).unsqueeze(0) == (lengths.to(frame_labels.device) - 1).unsqueeze(
+        1
+    )
     return valid & (change | last) & (frame_labels != IGNORE_INDEX)
 
 
@@ -278,7 +280,10 @@ def ctc_divergence(
         raise ValueError(f"targets must be an integer tensor (B={B}, S), got {targets.dtype} {tuple(targets.shape)}")
     S = targets.shape[1]
     if target_lengths.shape != (B,) or target_lengths.dtype not in (torch.int32, torch.int64):
-        raise ValueError(f"target_lengths must be an integer tensor (B={B},), got {target_lengths.dtype} {tuple(target_lengths.shape)}")
+        raise ValueError(
+            f"target_lengths must be an integer tensor (B={B},), got "
+            f"{target_lengths.dtype} {tuple(target_lengths.shape)}"
+        )
     targets = targets.to(device=log_probs.device, dtype=torch.long)
     target_lengths = target_lengths.to(device=log_probs.device, dtype=torch.long)
     if bool(((target_lengths < 0) | (target_lengths > S)).any()):
@@ -287,14 +292,18 @@ def ctc_divergence(
     bad_sym = in_target & ((targets < 0) | (targets >= K) | (targets == blank))
     if bool(bad_sym.any()):
         rows = sorted(set(bad_sym.nonzero()[:, 0].tolist()))
-        raise ValueError(f"targets must be in [0, K={K}) and never the blank ({blank}); bad symbols in batch indices {rows}")
+        raise ValueError(
+            f"targets must be in [0, K={K}) and never the blank ({blank}); bad symbols in batch indices {rows}"
+        )
     need = ctc_min_frames(targets, target_lengths)
     have = lengths.to(need.device).to(torch.long)
     infeasible = (need > have).nonzero().flatten().tolist()
     if infeasible:
         detail = ", ".join(f"{b} ({int(have[b])} frames < {int(need[b])} needed)" for b in infeasible)
         if not zero_infinity:
-            raise ValueError(f"CTC targets longer than the frames allow (targets + repeats <= frames) for batch indices: {detail}")
+            raise ValueError(
+                f"CTC targets longer than the frames allow (targets + repeats <= frames) for batch indices: {detail}"
+            )
         warnings.warn(f"CTC: infeasible utterances get zero loss and gradient, batch indices: {detail}", stacklevel=2)
     per_seq = F.ctc_loss(
         log_probs.transpose(0, 1),  # (T, B, K)

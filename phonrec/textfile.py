@@ -28,5 +28,7 @@ def read_lines(path: str | Path, *, error: type[ValueError] = ValueError) -> lis
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise error(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}: {e.reason})") from None
+        raise error(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}: {e.reason})"
+        ) from None
     return list(io.StringIO(text, newline=None))

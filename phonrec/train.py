@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import pickle
-import types
-import typing
 import logging
 import math
 import os
+import pickle
 import time
+import types
+import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,13 @@ from tqdm import tqdm
 from phonrec.data.datadir import DataDir
 from phonrec.data.dataset import BucketBatchSampler, FeatureCache, UtteranceDataset, collate, sequence_label
 from phonrec.decode.greedy import greedy_batch
-from phonrec.divergences import aligned_divergence, ctc_divergence, ctc_min_frames, frame_weights, weighted_frame_divergence
+from phonrec.divergences import (
+    aligned_divergence,
+    ctc_divergence,
+    ctc_min_frames,
+    frame_weights,
+    weighted_frame_divergence,
+)
 from phonrec.features import CMVN, FeatureConfig, SpecAugmentConfig, spec_augment
 from phonrec.metrics import ErrorCounts, edit_distance
 from phonrec.models.bilstm import BiLSTM
@@ -84,8 +90,13 @@ class TrainerConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        choices = {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "constant"), "device": ("auto", "cpu", "cuda"),
-                   "precision": ("fp32", "bf16"), "nonfinite": ("error", "skip")}
+        choices = {
+            "optimizer": ("adam", "adamw"),
+            "schedule": ("cosine", "constant"),
+            "device": ("auto", "cpu", "cuda"),
+            "precision": ("fp32", "bf16"),
+            "nonfinite": ("error", "skip"),
+        }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"trainer.{key} must be one of {allowed}, got {getattr(self, key)!r}")
@@ -99,7 +110,11 @@ class TrainerConfig:
 def _type_ok(value: Any, hint: Any) -> bool:
     """Whether a config value fits a dataclass field's type (``int``, ``float``, ``bool``, ``str``,
     ``X | None``); ints are accepted for floats, bools are never ints."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    options = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        else (hint,)
+    )
     for option in options:
         if option is type(None) and value is None:
             return True
@@ -145,6 +160,7 @@ def feature_config(cfg: DictConfig) -> tuple[FeatureConfig, str, SpecAugmentConf
 
 # --- distributed --------------------------------------------------------------------------------
 
+
 def setup_distributed(device: torch.device) -> tuple[int, int]:
     """Initialise the process group when launched by torchrun; returns ``(rank, world_size)``."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -181,6 +197,7 @@ def check_ranks_agree(model: torch.nn.Module, world: int) -> float:
 
 
 # --- building blocks ----------------------------------------------------------------------------
+
 
 def build_phone_set(cfg: DictConfig, train: DataDir, divergence: str) -> PhoneSet:
     """The output inventory: ``data.phones`` (a built-in name such as ``cmu39+sil``, or a phones.txt)
@@ -233,8 +250,9 @@ def subsample_labels(frame_labels: torch.Tensor, factor: int, out_len: int) -> t
     return picked
 
 
-def compute_loss(model: torch.nn.Module, batch: dict, div: dict, device: torch.device,
-                 subsample: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def compute_loss(
+    model: torch.nn.Module, batch: dict, div: dict, device: torch.device, subsample: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward a batch and return ``(divergence summed over the batch, log_probs, out_lengths)``.
 
     Args:
@@ -250,17 +268,38 @@ def compute_loss(model: torch.nn.Module, batch: dict, div: dict, device: torch.d
         need = ctc_min_frames(batch["targets"], batch["target_lengths"])
         short = [(u, int(n), int(o)) for u, n, o in zip(batch["utts"], need, out_lengths.cpu()) if n > o]
         if short:
-            log.warning("CTC: %d utterances have fewer frames than their phones need, and get zero loss: %s", len(short),
-                        ", ".join(f"{u} ({o} frames < {n})" for u, n, o in short))
-        loss = ctc_divergence(log_probs.float(), out_lengths, batch["targets"].to(device), batch["target_lengths"].to(device),
-                              blank=0, reduction="sum", zero_infinity=div.get("zero_infinity", True))
+            log.warning(
+                "CTC: %d utterances have fewer frames than their phones need, and get zero loss: %s",
+                len(short),
+                ", ".join(f"{u} ({o} frames < {n})" for u, n, o in short),
+            )
+        loss = ctc_divergence(
+            log_probs.float(),
+            out_lengths,
+            batch["targets"].to(device),
+            batch["target_lengths"].to(device),
+            blank=0,
+            reduction="sum",
+            zero_infinity=div.get("zero_infinity", True),
+        )
     elif name == "aligned":
         labels = subsample_labels(batch["frame_labels"].to(device), subsample, log_probs.shape[1])
-        loss = aligned_divergence(log_probs.float(), out_lengths, labels, mode=div.get("mode", "dense"),
-                                  label_smoothing=div.get("label_smoothing", 0.0), reduction="sum")
+        loss = aligned_divergence(
+            log_probs.float(),
+            out_lengths,
+            labels,
+            mode=div.get("mode", "dense"),
+            label_smoothing=div.get("label_smoothing", 0.0),
+            reduction="sum",
+        )
     elif name == "frame":
-        loss = weighted_frame_divergence(log_probs.float(), out_lengths, batch["labels"].to(device),
-                                         weights=div.get("weights", "uniform"), reduction="sum")
+        loss = weighted_frame_divergence(
+            log_probs.float(),
+            out_lengths,
+            batch["labels"].to(device),
+            weights=div.get("weights", "uniform"),
+            reduction="sum",
+        )
     else:
         raise ConfigError(f"divergence.name must be frame, aligned or ctc, got {name!r}")
     return loss, log_probs, out_lengths
@@ -272,8 +311,16 @@ def loss_normaliser(div_name: str, batch: dict, out_frames: int) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: DataLoader, div: dict, phone_set: PhoneSet, cmvn: CMVN | None,
-             cmvn_mode: str, device: torch.device, subsample: int = 1) -> dict[str, float]:
+def evaluate(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    div: dict,
+    phone_set: PhoneSet,
+    cmvn: CMVN | None,
+    cmvn_mode: str,
+    device: torch.device,
+    subsample: int = 1,
+) -> dict[str, float]:
     """Dev divergence (per frame, or per sequence for ``frame``) plus the divergence's own metric.
 
     ``aligned``: frame accuracy; ``ctc``: greedy PER (silence removed, no folding);
@@ -329,6 +376,7 @@ def lr_factor(step: int, tc: TrainerConfig, total_steps: int) -> float:
 
 # --- checkpoints --------------------------------------------------------------------------------
 
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file, fsync, then rename: a kill never leaves a torn file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -352,8 +400,9 @@ def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
-        raise CheckpointError(f"{path}: refused to load: not a plain weights checkpoint, or damaged "
-                              f"(phonrec never unpickles code). {e}") from None
+        raise CheckpointError(
+            f"{path}: refused to load: not a plain weights checkpoint, or damaged (phonrec never unpickles code). {e}"
+        ) from None
 
 
 def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
@@ -367,8 +416,9 @@ def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
     return {k: v.to(dtypes[k]) for k, v in avg.items()}
 
 
-def export_model_dir(out: Path, state: dict[str, torch.Tensor], cfg: DictConfig, phone_set: PhoneSet,
-                     cmvn: CMVN | None) -> None:
+def export_model_dir(
+    out: Path, state: dict[str, torch.Tensor], cfg: DictConfig, phone_set: PhoneSet, cmvn: CMVN | None
+) -> None:
     """Write the model directory read by :class:`phonrec.Transcriber`."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "model.safetensors.tmp"
@@ -413,6 +463,7 @@ def init_from_model_dir(model: torch.nn.Module, phone_set: PhoneSet, model_dir: 
 
 # --- the run ------------------------------------------------------------------------------------
 
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -421,7 +472,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_split(cfg: DictConfig, split: str, fcfg: FeatureConfig, exp_dir: Path, progress: bool) -> tuple[DataDir, FeatureCache]:
+def load_split(
+    cfg: DictConfig, split: str, fcfg: FeatureConfig, exp_dir: Path, progress: bool
+) -> tuple[DataDir, FeatureCache]:
     path = cfg.data.get(split)
     if not path:
         raise ConfigError(f"data.{split} must name a data directory")
@@ -461,14 +514,32 @@ def run(cfg: DictConfig) -> dict[str, float]:
     train_set = UtteranceDataset(train_data, train_cache, phone_set, target, phone_map=phone_map)
     dev_set = UtteranceDataset(dev_data, dev_cache, phone_set, target, phone_map=phone_map)
     cmvn = CMVN.fit(train_cache.iter_features()) if cmvn_mode == "global" else None
-    log.info("train: %d utterances (%d skipped), dev: %d; %d output symbols; device %s, world %d",
-             len(train_set), len(train_cache.bad) + len(train_set.skipped), len(dev_set), len(phone_set), device, world)
+    log.info(
+        "train: %d utterances (%d skipped), dev: %d; %d output symbols; device %s, world %d",
+        len(train_set),
+        len(train_cache.bad) + len(train_set.skipped),
+        len(dev_set),
+        len(phone_set),
+        device,
+        world,
+    )
 
-    sampler = BucketBatchSampler(train_set.lengths(), tc.max_frames, shuffle=True, seed=cfg.seed,
-                                 num_replicas=world, rank=rank, max_batch_size=tc.max_batch_size)
+    sampler = BucketBatchSampler(
+        train_set.lengths(),
+        tc.max_frames,
+        shuffle=True,
+        seed=cfg.seed,
+        num_replicas=world,
+        rank=rank,
+        max_batch_size=tc.max_batch_size,
+    )
     train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=tc.num_workers)
-    dev_loader = DataLoader(dev_set, batch_sampler=BucketBatchSampler(dev_set.lengths(), tc.max_frames, shuffle=False),
-                            collate_fn=collate, num_workers=tc.num_workers)
+    dev_loader = DataLoader(
+        dev_set,
+        batch_sampler=BucketBatchSampler(dev_set.lengths(), tc.max_frames, shuffle=False),
+        collate_fn=collate,
+        num_workers=tc.num_workers,
+    )
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg.pop("name", None)
@@ -492,7 +563,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
-        start_epoch, best, bad_epochs, history = state["epoch"] + 1, state["best"], state["bad_epochs"], state["history"]
+        start_epoch, best, bad_epochs, history = (
+            state["epoch"] + 1,
+            state["best"],
+            state["bad_epochs"],
+            state["history"],
+        )
         log.info("resumed from %s at epoch %d", last_path, start_epoch)
     elif tc.resume:
         log.info("trainer.resume=true but %s does not exist: starting from scratch", last_path)
@@ -506,10 +582,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
     writer = None
     if is_main:
         from torch.utils.tensorboard import SummaryWriter
+
         writer = SummaryWriter(str(exp_dir / "tensorboard"))
     metric_key = {"ctc": "dev_per", "aligned": "dev_loss", "frame": "dev_loss"}[div["name"]]
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and tc.precision == "bf16"
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda" and tc.precision == "bf16"
+        else contextlib.nullcontext()
+    )
     spec_gen = torch.Generator()
     metrics: dict[str, float] = history[-1] if history else {}
 
@@ -559,23 +639,40 @@ def run(cfg: DictConfig) -> dict[str, float]:
             bar.set_postfix(loss=f"{loss_sum / max(norm_sum, 1):.3f}", fps=f"{frames / (time.perf_counter() - t0):.0f}")
             t_ready = time.perf_counter()
         elapsed = time.perf_counter() - t0
-        metrics = {"epoch": epoch, "train_loss": loss_sum / max(norm_sum, 1), "frames_per_s": frames * world / elapsed,
-                   "epoch_seconds": elapsed, "data_wait_fraction": data_wait / elapsed,
-                   "padding_fraction": 1 - frames / max(padded_frames, 1),
-                   "lr": scheduler.get_last_lr()[0], "skipped_batches": skipped,
-                   **evaluate(model, dev_loader, div, phone_set, cmvn, cmvn_mode, device, subsample)}
+        metrics = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(norm_sum, 1),
+            "frames_per_s": frames * world / elapsed,
+            "epoch_seconds": elapsed,
+            "data_wait_fraction": data_wait / elapsed,
+            "padding_fraction": 1 - frames / max(padded_frames, 1),
+            "lr": scheduler.get_last_lr()[0],
+            "skipped_batches": skipped,
+            **evaluate(model, dev_loader, div, phone_set, cmvn, cmvn_mode, device, subsample),
+        }
         improved = metrics[metric_key] < best
         best, bad_epochs = (metrics[metric_key], 0) if improved else (best, bad_epochs + 1)
         history.append(metrics)
         if is_main:
-            log.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+            log.info(
+                "epoch %d: %s",
+                epoch,
+                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
+            )
             for k, v in metrics.items():
                 if k != "epoch":
                     writer.add_scalar(k, v, epoch)
             writer.flush()
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "torch_rng": torch.get_rng_state(), "epoch": epoch, "best": best, "bad_epochs": bad_epochs,
-                     "history": history}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "best": best,
+                "bad_epochs": bad_epochs,
+                "history": history,
+            }
             atomic_torch_save(state, ckpt_dir / f"epoch-{epoch:03d}.pt")
             if improved:
                 atomic_torch_save(state, ckpt_dir / "best.pt")
@@ -588,12 +685,22 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if world > 1:
         check_ranks_agree(model, world)
     if is_main:
-        epochs = sorted(ckpt_dir.glob("epoch-*.pt"))[-tc.average_last:]
+        epochs = sorted(ckpt_dir.glob("epoch-*.pt"))[-tc.average_last :]
         final = average_state_dicts(epochs) if len(epochs) > 1 else model.state_dict()
         if len(epochs) > 1:
             model.load_state_dict(final)
-            metrics = {**metrics, **{f"avg_{k}": v for k, v in evaluate(model, dev_loader, div, phone_set, cmvn, cmvn_mode, device, subsample).items()}}
-            log.info("averaged %d checkpoints: %s", len(epochs), {k: round(v, 4) for k, v in metrics.items() if k.startswith("avg_")})
+            metrics = {
+                **metrics,
+                **{
+                    f"avg_{k}": v
+                    for k, v in evaluate(model, dev_loader, div, phone_set, cmvn, cmvn_mode, device, subsample).items()
+                },
+            }
+            log.info(
+                "averaged %d checkpoints: %s",
+                len(epochs),
+                {k: round(v, 4) for k, v in metrics.items() if k.startswith("avg_")},
+            )
         export_model_dir(exp_dir / "model", final, cfg, phone_set, cmvn)
         (exp_dir / "metrics.json").write_text(json.dumps({"final": metrics, "history": history}, indent=1))
         writer.close()
@@ -613,8 +720,14 @@ def prepare_features(cfg: DictConfig) -> None:
         if cfg.data.get(split):
             data, cache = load_split(cfg, split, fcfg, exp_dir, progress=True)
             frames = sum(cache.lengths().values())
-            log.info("%s: %d utterances, %d frames (%.2f h), %d bad", split, len(cache.index), frames,
-                     frames * fcfg.hop_ms / 3.6e6, len(cache.bad))
+            log.info(
+                "%s: %d utterances, %d frames (%.2f h), %d bad",
+                split,
+                len(cache.index),
+                frames,
+                frames * fcfg.hop_ms / 3.6e6,
+                len(cache.bad),
+            )
             if split == "train":
                 cmvn = CMVN.fit(cache.iter_features())
                 exp_dir.mkdir(parents=True, exist_ok=True)

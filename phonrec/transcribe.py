@@ -60,9 +60,19 @@ class Transcription:
 class Transcriber:
     """A loaded model directory (``config.yaml``, ``model.safetensors``, ``phones.txt``, ``cmvn.json``)."""
 
-    def __init__(self, model: BiLSTM, phone_set: PhoneSet, feature_config: FeatureConfig, cmvn: CMVN | None,
-                 cmvn_mode: str, *, lexicon: Lexicon | None = None, device: str = "cpu", hop_ms: float = 10.0,
-                 subsample: int = 1) -> None:
+    def __init__(
+        self,
+        model: BiLSTM,
+        phone_set: PhoneSet,
+        feature_config: FeatureConfig,
+        cmvn: CMVN | None,
+        cmvn_mode: str,
+        *,
+        lexicon: Lexicon | None = None,
+        device: str = "cpu",
+        hop_ms: float = 10.0,
+        subsample: int = 1,
+    ) -> None:
         self.model = model.to(device).eval()
         self.phone_set, self.feature_config, self.cmvn, self.cmvn_mode = phone_set, feature_config, cmvn, cmvn_mode
         self.lexicon, self.device = lexicon, torch.device(device)
@@ -92,12 +102,23 @@ class Transcriber:
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"{model_dir / 'model.safetensors'}: weights do not fit the model described by "
-                             f"config.yaml and phones.txt ({len(phone_set)} symbols): {e}") from None
+            raise ValueError(
+                f"{model_dir / 'model.safetensors'}: weights do not fit the model described by "
+                f"config.yaml and phones.txt ({len(phone_set)} symbols): {e}"
+            ) from None
         cmvn = CMVN.load(model_dir / "cmvn.json") if (model_dir / "cmvn.json").is_file() else None
         lexicon = Lexicon.from_kaldi(model_dir / "lexicon.txt") if (model_dir / "lexicon.txt").is_file() else None
-        return cls(model, phone_set, fcfg, cmvn, cmvn_mode, lexicon=lexicon, device=device,
-                   hop_ms=fcfg.hop_ms, subsample=model.cfg.frame_factor)
+        return cls(
+            model,
+            phone_set,
+            fcfg,
+            cmvn,
+            cmvn_mode,
+            lexicon=lexicon,
+            device=device,
+            hop_ms=fcfg.hop_ms,
+            subsample=model.cfg.frame_factor,
+        )
 
     # --- posteriors --------------------------------------------------------------------------
     def _normalise(self, feats: torch.Tensor) -> torch.Tensor:
@@ -122,7 +143,9 @@ class Transcriber:
         log_probs, out_lengths = self.model(padded, lengths.to(self.device))
         return [lp[: int(n)].float().cpu() for lp, n in zip(log_probs, out_lengths)]
 
-    def log_probs(self, wave: torch.Tensor, *, chunk_seconds: float = 30.0, context_seconds: float = 2.0) -> torch.Tensor:
+    def log_probs(
+        self, wave: torch.Tensor, *, chunk_seconds: float = 30.0, context_seconds: float = 2.0
+    ) -> torch.Tensor:
         """``(T, K)`` log-probabilities of one waveform ``(N,)``, chunked when it is long."""
         sr = self.feature_config.sample_rate
         if wave.shape[0] <= (chunk_seconds + 2 * context_seconds) * sr:
@@ -154,12 +177,14 @@ class Transcriber:
             return greedy(log_probs, blank=blank), None
         if decoder == "beam":
             from phonrec.decode.beam import phone_beam_search
+
             return phone_beam_search(log_probs, log_probs.shape[0], None, blank=blank), None
         if decoder == "lexicon":
             if self.lexicon is None:
                 raise ValueError("decoder='lexicon' needs a lexicon.txt in the model directory")
             if self._lexicon_decoder is None:
                 from phonrec.decode.lexicon import LexiconDecoder
+
                 self._lexicon_decoder = LexiconDecoder(self.lexicon, self.phone_set, blank=blank)
             hyp = self._lexicon_decoder.decode(log_probs)[0]
             return hyp.spans, hyp.words
@@ -168,10 +193,16 @@ class Transcriber:
     def _result(self, log_probs: torch.Tensor, decoder: DecoderName, posteriors: bool) -> Transcription:
         spans, words = self._decode(log_probs, decoder)
         symbols = self.phone_set.symbols
-        timed = [(symbols[s.phone], frames_to_seconds(s.start, self.hop_ms), frames_to_seconds(s.end, self.hop_ms))
-                 for s in spans]
-        return Transcription(phones=[p for p, _, _ in timed], spans=timed, words=words,
-                             posteriors=log_probs.numpy() if posteriors else None)
+        timed = [
+            (symbols[s.phone], frames_to_seconds(s.start, self.hop_ms), frames_to_seconds(s.end, self.hop_ms))
+            for s in spans
+        ]
+        return Transcription(
+            phones=[p for p, _, _ in timed],
+            spans=timed,
+            words=words,
+            posteriors=log_probs.numpy() if posteriors else None,
+        )
 
     def _wave(self, audio: str | Path | np.ndarray | torch.Tensor, sample_rate: int | None) -> torch.Tensor:
         if isinstance(audio, (str, Path)):
@@ -181,11 +212,18 @@ class Transcriber:
         wave = validate_waveform(audio, sample_rate, source="<array>")
         if sample_rate != self.feature_config.sample_rate:
             import torchaudio.functional as AF
+
             wave = AF.resample(wave, sample_rate, self.feature_config.sample_rate)
         return wave
 
-    def transcribe(self, audio: str | Path | np.ndarray | torch.Tensor, sample_rate: int | None = None,
-                   decoder: DecoderName = "greedy", *, posteriors: bool = False) -> Transcription:
+    def transcribe(
+        self,
+        audio: str | Path | np.ndarray | torch.Tensor,
+        sample_rate: int | None = None,
+        decoder: DecoderName = "greedy",
+        *,
+        posteriors: bool = False,
+    ) -> Transcription:
         """Transcribe one recording (a file path, or an array with its ``sample_rate``).
 
         Files longer than about half a minute are read and processed in chunks (bounded memory).
@@ -194,8 +232,14 @@ class Transcriber:
             return self._result(self._file_log_probs_chunked(Path(audio)), decoder, posteriors)
         return self._result(self.log_probs(self._wave(audio, sample_rate)), decoder, posteriors)
 
-    def transcribe_batch(self, audios: Sequence[str | Path | np.ndarray | torch.Tensor], sample_rate: int | None = None,
-                         decoder: DecoderName = "greedy", *, posteriors: bool = False) -> list[Transcription]:
+    def transcribe_batch(
+        self,
+        audios: Sequence[str | Path | np.ndarray | torch.Tensor],
+        sample_rate: int | None = None,
+        decoder: DecoderName = "greedy",
+        *,
+        posteriors: bool = False,
+    ) -> list[Transcription]:
         """Transcribe several recordings with one padded forward pass."""
         waves = [self._wave(a, sample_rate) for a in audios]
         return [self._result(lp, decoder, posteriors) for lp in self.log_probs_batch(waves)]
@@ -212,7 +256,9 @@ class Transcriber:
             raise AudioError(f"{path}: cannot read audio ({e})") from None
         return info.frames / info.samplerate > self.LONG_FILE_SECONDS
 
-    def _file_log_probs_chunked(self, path: Path, chunk_seconds: float = 30.0, context_seconds: float = 2.0) -> torch.Tensor:
+    def _file_log_probs_chunked(
+        self, path: Path, chunk_seconds: float = 30.0, context_seconds: float = 2.0
+    ) -> torch.Tensor:
         """Read ``path`` chunk by chunk (soundfile seeks), never holding the whole waveform."""
         import torchaudio.functional as AF
 
@@ -251,8 +297,16 @@ def main(argv: list[str] | None = None) -> None:
             status = 1
             continue
         if args.json:
-            print(json.dumps({"file": path, "phones": result.phones, "words": result.words,
-                              "spans": [{"phone": p, "start": round(s, 3), "end": round(e, 3)} for p, s, e in result.spans]}))
+            print(
+                json.dumps(
+                    {
+                        "file": path,
+                        "phones": result.phones,
+                        "words": result.words,
+                        "spans": [{"phone": p, "start": round(s, 3), "end": round(e, 3)} for p, s, e in result.spans],
+                    }
+                )
+            )
         else:
             print(f"{path}: {' '.join(result.phones)}")
             if result.words is not None:
@@ -266,8 +320,11 @@ def main(argv: list[str] | None = None) -> None:
             out = Path(args.textgrid)
             out.mkdir(parents=True, exist_ok=True)
             info = sf.info(path)
-            write_textgrid(out / (Path(path).stem + ".TextGrid"),
-                           {"phones": [Segment(p, s, e) for p, s, e in result.spans]}, info.frames / info.samplerate)
+            write_textgrid(
+                out / (Path(path).stem + ".TextGrid"),
+                {"phones": [Segment(p, s, e) for p, s, e in result.spans]},
+                info.frames / info.samplerate,
+            )
     sys.exit(status)
 
 

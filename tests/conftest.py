@@ -85,5 +85,7 @@ def flite_utterances(tmp_path_factory: pytest.TempPathFactory) -> list[FliteUtte
 def shared_data() -> Path:
     """``../shared/data`` (real speech, read in place), or skip when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent (see the project README); skipping tests on real corpora")
+        pytest.skip(
+            f"real data folder {SHARED_DATA} is absent (see the project README); skipping tests on real corpora"
+        )
     return SHARED_DATA

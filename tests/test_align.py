@@ -23,7 +23,9 @@ from phonrec.decode.greedy import Span
 from phonrec.phones import PhoneSet
 
 
-def planted(labels: list[int], K: int, rng: np.random.Generator, noise: float = 0.5, strength: float = 3.0) -> np.ndarray:
+def planted(
+    labels: list[int], K: int, rng: np.random.Generator, noise: float = 0.5, strength: float = 3.0
+) -> np.ndarray:
     x = rng.normal(0, noise, (len(labels), K))
     x[np.arange(len(labels)), labels] += strength
     return (x - np.logaddexp.reduce(x, axis=1, keepdims=True)).astype(np.float32)
@@ -40,7 +42,9 @@ def test_align_frames_recovers_planted_boundaries():
         labels = [p for p, d in zip(targets, durs) for _ in range(d)]
         spans = align_frames(planted(labels, K, rng), targets, min_duration=2)
         bounds = np.cumsum([0] + durs)
-        assert [(s.phone, s.start, s.end) for s in spans] == [(p, int(a), int(b)) for p, a, b in zip(targets, bounds[:-1], bounds[1:])]
+        assert [(s.phone, s.start, s.end) for s in spans] == [
+            (p, int(a), int(b)) for p, a, b in zip(targets, bounds[:-1], bounds[1:])
+        ]
 
 
 def test_align_ctc_recovers_planted_spans():
@@ -127,7 +131,10 @@ def test_optional_silence_at_edges():
     assert [(s.phone, s.start, s.end) for s in spans] == [(0, 0, 4), (2, 4, 7), (3, 7, 12), (0, 12, 14)]
     # without silence at the edges it is skipped entirely
     lp2 = planted([2] * 3 + [3] * 5, K, rng)
-    assert [(s.phone, s.start, s.end) for s in align_frames(lp2, [2, 3], optional_silence=sil)] == [(2, 0, 3), (3, 3, 8)]
+    assert [(s.phone, s.start, s.end) for s in align_frames(lp2, [2, 3], optional_silence=sil)] == [
+        (2, 0, 3),
+        (3, 3, 8),
+    ]
 
 
 def test_align_batch_uses_lengths():
@@ -155,7 +162,11 @@ def test_writers_round_trip(tmp_path):
     spans = [Span(2, 0, 12), Span(3, 12, 20), Span(1, 25, 30)]
     write_phn(tmp_path / "a.phn", spans, ps)
     segs = read_phn(tmp_path / "a.phn")
-    assert [(s.label, round(s.start, 4), round(s.end, 4)) for s in segs] == [("aa", 0.0, 0.12), ("b", 0.12, 0.2), ("sil", 0.25, 0.3)]
+    assert [(s.label, round(s.start, 4), round(s.end, 4)) for s in segs] == [
+        ("aa", 0.0, 0.12),
+        ("b", 0.12, 0.2),
+        ("sil", 0.25, 0.3),
+    ]
     write_textgrid(tmp_path / "a.TextGrid", spans, ps, num_frames=35)
     tiers = read_textgrid(tmp_path / "a.TextGrid")
     got = [(s.label, round(s.start, 4), round(s.end, 4)) for s in tiers["phones"]]

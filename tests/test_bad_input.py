@@ -16,6 +16,9 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 from omegaconf import OmegaConf
+from test_dataset import make_noise_datadir
+from test_long_audio import make_model_dir, sine_noise
+from test_train import compose_cfg, noise_overrides
 
 from phonrec.align import align_batch, align_ctc, align_frames
 from phonrec.audio import AudioError
@@ -33,9 +36,6 @@ from phonrec.models.bilstm import BiLSTM, BiLSTMConfig
 from phonrec.phones import PhoneSet, PhoneSetError
 from phonrec.train import run
 from phonrec.transcribe import Transcriber
-from test_dataset import make_noise_datadir
-from test_long_audio import make_model_dir, sine_noise
-from test_train import compose_cfg, noise_overrides
 
 SR = 16000
 
@@ -52,6 +52,7 @@ def transcriber(model_dir: Path) -> Transcriber:
 
 
 # --- Transcriber.transcribe ----------------------------------------------------------------------
+
 
 def _bad_audio_files(root: Path) -> dict[str, tuple[Path, str]]:
     files = {}
@@ -90,13 +91,16 @@ def test_transcribe_bad_files_raise_audio_error_naming_the_file(transcriber: Tra
         assert str(path) in str(info.value) and reason in str(info.value), f"{name}: {info.value}"
 
 
-@pytest.mark.parametrize("wave, reason", [
-    (np.zeros(0, np.float32), "empty"),
-    (np.r_[np.zeros(800, np.float32), np.nan], "non-finite"),
-    (torch.full((800,), float("inf")), "non-finite"),
-    (np.full(800, 1e30, np.float32), "peak"),
-    (np.zeros((1600, 2), np.float32), r"looks like \(N, channels\)"),
-])
+@pytest.mark.parametrize(
+    "wave, reason",
+    [
+        (np.zeros(0, np.float32), "empty"),
+        (np.r_[np.zeros(800, np.float32), np.nan], "non-finite"),
+        (torch.full((800,), float("inf")), "non-finite"),
+        (np.full(800, 1e30, np.float32), "peak"),
+        (np.zeros((1600, 2), np.float32), r"looks like \(N, channels\)"),
+    ],
+)
 def test_transcribe_bad_arrays(transcriber: Transcriber, wave, reason: str) -> None:
     with pytest.raises(AudioError, match=f"<array>.*{reason}"):
         transcriber.transcribe(wave, SR)
@@ -120,8 +124,9 @@ def test_all_silent_audio_is_transcribed(transcriber: Transcriber, tmp_path: Pat
 
 
 @pytest.mark.parametrize("rate, channels", [(16000, 2), (8000, 1), (48000, 1), (48000, 2), (44100, 2)])
-def test_other_rates_and_stereo_match_an_independent_resample(transcriber: Transcriber, tmp_path: Path,
-                                                             rate: int, channels: int) -> None:
+def test_other_rates_and_stereo_match_an_independent_resample(
+    transcriber: Transcriber, tmp_path: Path, rate: int, channels: int
+) -> None:
     x = np.stack([sine_noise(2.0, rate, seed=c) for c in range(channels)], axis=1) * 0.5  # (N, C)
     path = tmp_path / f"in_{rate}_{channels}.wav"
     sf.write(path, x, rate, subtype="FLOAT")
@@ -154,10 +159,15 @@ def test_long_file_with_huge_amplitude_names_the_file(transcriber: Transcriber, 
 
 # --- data directories, feature cache, training ---------------------------------------------------
 
+
 def test_text_files_that_are_not_utf8_name_file_and_line(tmp_path: Path) -> None:
     bad = b"a 1\nb \xe9t\xe9\n"
-    for name, reader, error in [("wav.scp", read_kaldi_map, DataDirError), ("phones.txt", PhoneSet.from_file, PhoneSetError),
-                                ("lexicon.txt", Lexicon.from_kaldi, LexiconError), ("x.phn", read_phn, ValueError)]:
+    for name, reader, error in [
+        ("wav.scp", read_kaldi_map, DataDirError),
+        ("phones.txt", PhoneSet.from_file, PhoneSetError),
+        ("lexicon.txt", Lexicon.from_kaldi, LexiconError),
+        ("x.phn", read_phn, ValueError),
+    ]:
         (tmp_path / name).write_bytes(bad)
         with pytest.raises(error, match=rf"{name}:2: not UTF-8 text \(byte 0xe9"):
             reader(tmp_path / name)
@@ -170,10 +180,13 @@ def test_byte_order_mark_is_not_part_of_the_first_key(tmp_path: Path) -> None:
     assert read_kaldi_map(tmp_path / "text") == {"utt1": "HELLO", "utt2": "WORLD"}
 
 
-@pytest.mark.parametrize("content, match", [
-    ("u1 a.wav\nu1 b.wav\n", r"wav\.scp:2: duplicate key 'u1'"),
-    ("u1 a.wav\nu2\n", r"wav\.scp:2: utterance 'u2' has no value"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("u1 a.wav\nu1 b.wav\n", r"wav\.scp:2: duplicate key 'u1'"),
+        ("u1 a.wav\nu2\n", r"wav\.scp:2: utterance 'u2' has no value"),
+    ],
+)
 def test_malformed_wav_scp(tmp_path: Path, content: str, match: str) -> None:
     (tmp_path / "wav.scp").write_text(content)
     with pytest.raises(DataDirError, match=match):
@@ -200,15 +213,24 @@ def test_training_skips_and_counts_bad_utterances(tmp_path: Path, caplog) -> Non
     data.alignments["u005"] = data.alignments["u005"][:-10]  # alignment 10 frames short
     data.save(tmp_path / "data")
     (tmp_path / "phones.txt").write_text("sil\nah\nb\n")
-    cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", [f"data.phones={tmp_path / 'phones.txt'}",
-                                                                     "trainer.epochs=1"]))
+    cfg = compose_cfg(
+        noise_overrides(tmp_path, tmp_path / "data", [f"data.phones={tmp_path / 'phones.txt'}", "trainer.epochs=1"])
+    )
     with caplog.at_level(logging.INFO):
         metrics = run(cfg)
     assert np.isfinite(metrics["train_loss"])
     assert "train: 5 utterances (5 skipped)" in caplog.text
-    for utt, reason in [("u001", "cannot read audio"), ("u002", "no such file"), ("u003", "too short"),
-                        ("u004", "unknown phone 'zz'"), ("u005", "alignment has")]:
-        assert any(utt in r.getMessage() and reason in r.getMessage() for r in caplog.records), (utt, caplog.text[-2000:])
+    for utt, reason in [
+        ("u001", "cannot read audio"),
+        ("u002", "no such file"),
+        ("u003", "too short"),
+        ("u004", "unknown phone 'zz'"),
+        ("u005", "alignment has"),
+    ]:
+        assert any(utt in r.getMessage() and reason in r.getMessage() for r in caplog.records), (
+            utt,
+            caplog.text[-2000:],
+        )
 
 
 def test_decode_cli_skips_unreadable_utterances(model_dir: Path, tmp_path: Path, caplog) -> None:
@@ -216,8 +238,18 @@ def test_decode_cli_skips_unreadable_utterances(model_dir: Path, tmp_path: Path,
 
     data = make_noise_datadir(tmp_path, [0.3, 0.4, 0.5, 0.6], bad=("u002",))
     data.wavs["u000"].unlink()
-    cfg = OmegaConf.create({"model_dir": str(model_dir), "data_dir": str(tmp_path / "data"), "out_dir": str(tmp_path / "out"),
-                            "jobs": 1, "batch_size": 2, "num_threads": 1, "device": "cpu", "decoder": {"name": "greedy"}})
+    cfg = OmegaConf.create(
+        {
+            "model_dir": str(model_dir),
+            "data_dir": str(tmp_path / "data"),
+            "out_dir": str(tmp_path / "out"),
+            "jobs": 1,
+            "batch_size": 2,
+            "num_threads": 1,
+            "device": "cpu",
+            "decoder": {"name": "greedy"},
+        }
+    )
     with caplog.at_level(logging.WARNING):
         summary = decode_run(cfg)
     assert sorted(summary["skipped"]) == ["u000", "u002"] and summary["utterances"] == 2
@@ -227,6 +259,7 @@ def test_decode_cli_skips_unreadable_utterances(model_dir: Path, tmp_path: Path,
 
 
 # --- lexicon decoding ----------------------------------------------------------------------------
+
 
 def test_lexicon_with_phones_outside_the_phone_set_is_an_error() -> None:
     lex = Lexicon()
@@ -265,11 +298,15 @@ def test_out_of_vocabulary_speech_decodes_to_in_vocabulary_words() -> None:
 
 # --- TextGrid and .phn ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content, match", [
-    ("0 100 h#\n50 200 sh\n", r"x\.phn:2: segment starts at sample 50, before the previous one ends \(100\)"),
-    ("0 100 h#\n-5 200 sh\n", r"x\.phn:2: expected 0 <= start <= end"),
-    ("0 1.5e3 h#\n", r"x\.phn:1: sample indices must be integers"),
-])
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("0 100 h#\n50 200 sh\n", r"x\.phn:2: segment starts at sample 50, before the previous one ends \(100\)"),
+        ("0 100 h#\n-5 200 sh\n", r"x\.phn:2: expected 0 <= start <= end"),
+        ("0 1.5e3 h#\n", r"x\.phn:1: sample indices must be integers"),
+    ],
+)
 def test_malformed_phn(tmp_path: Path, content: str, match: str) -> None:
     (tmp_path / "x.phn").write_text(content)
     with pytest.raises(ValueError, match=match):
@@ -284,9 +321,11 @@ def test_malformed_textgrids(tmp_path: Path) -> None:
     path.write_text("")
     with pytest.raises(ValueError, match=r"t\.TextGrid:\d+: file ends"):
         read_textgrid(path)
-    path.write_text('File type = "ooTextFile"\nObject class = "TextGrid"\nxmin = 0\nxmax = 1\ntiers? <exists>\n'
-                    'size = 1\nitem []:\n item [1]:\n  class = "IntervalTier"\n  name = "p"\n  xmin = 0\n  xmax = 1\n'
-                    '  intervals: size = 1\n  intervals [1]:\n   xmin = 0\n   xmax = 1\n   text = "unterminated\n')
+    path.write_text(
+        'File type = "ooTextFile"\nObject class = "TextGrid"\nxmin = 0\nxmax = 1\ntiers? <exists>\n'
+        'size = 1\nitem []:\n item [1]:\n  class = "IntervalTier"\n  name = "p"\n  xmin = 0\n  xmax = 1\n'
+        '  intervals: size = 1\n  intervals [1]:\n   xmin = 0\n   xmax = 1\n   text = "unterminated\n'
+    )
     with pytest.raises(ValueError, match=r"t\.TextGrid:\d+: unterminated string"):
         read_textgrid(path)
 
@@ -303,24 +342,42 @@ _LEN = torch.tensor([5, 4])
 _MODEL = BiLSTM(4, 3, BiLSTMConfig(hidden=4, layers=1, dropout=0.0))
 
 _SHAPE_CASES = {
-    "ctc 1-D targets": (lambda: ctc_divergence(_LP, _LEN, torch.tensor([1, 2]), torch.tensor([1, 1])),
-                        r"targets must be an integer tensor \(B=2, S\)"),
-    "ctc target_lengths > S": (lambda: ctc_divergence(_LP, _LEN, torch.tensor([[1, 2], [1, 2]]), torch.tensor([1, 3])),
-                               r"target_lengths must satisfy 0 <= target_lengths <= S=2"),
-    "ctc float lengths": (lambda: ctc_divergence(_LP, _LEN.float(), torch.tensor([[1], [2]]), torch.tensor([1, 1])),
-                          r"lengths must be an integer tensor \(B=2,\)"),
-    "ctc blank as target": (lambda: ctc_divergence(_LP, _LEN, torch.tensor([[0], [2]]), torch.tensor([1, 1])),
-                            r"never the blank"),
-    "aligned lengths for 3": (lambda: aligned_divergence(_LP, torch.tensor([5, 5, 5]), torch.zeros(2, 5, dtype=torch.long)),
-                              r"lengths must be an integer tensor \(B=2,\)"),
-    "frame 2-D log_probs": (lambda: weighted_frame_divergence(_LP[0], _LEN, torch.tensor([0, 1])),
-                            r"log_probs must be a float tensor \(B, T, K\)"),
-    "frame labels (B, 1)": (lambda: weighted_frame_divergence(_LP, _LEN, torch.tensor([[0], [1]])),
-                            r"labels must be an integer tensor \(B=2,\)"),
-    "bilstm float lengths": (lambda: _MODEL(torch.randn(2, 5, 4), torch.tensor([5.0, 4.0])),
-                             r"lengths must be an integer tensor of shape \(B=2,\)"),
-    "bilstm lengths for 3": (lambda: _MODEL(torch.randn(2, 5, 4), torch.tensor([5, 4, 3])),
-                             r"lengths must be an integer tensor of shape \(B=2,\)"),
+    "ctc 1-D targets": (
+        lambda: ctc_divergence(_LP, _LEN, torch.tensor([1, 2]), torch.tensor([1, 1])),
+        r"targets must be an integer tensor \(B=2, S\)",
+    ),
+    "ctc target_lengths > S": (
+        lambda: ctc_divergence(_LP, _LEN, torch.tensor([[1, 2], [1, 2]]), torch.tensor([1, 3])),
+        r"target_lengths must satisfy 0 <= target_lengths <= S=2",
+    ),
+    "ctc float lengths": (
+        lambda: ctc_divergence(_LP, _LEN.float(), torch.tensor([[1], [2]]), torch.tensor([1, 1])),
+        r"lengths must be an integer tensor \(B=2,\)",
+    ),
+    "ctc blank as target": (
+        lambda: ctc_divergence(_LP, _LEN, torch.tensor([[0], [2]]), torch.tensor([1, 1])),
+        r"never the blank",
+    ),
+    "aligned lengths for 3": (
+        lambda: aligned_divergence(_LP, torch.tensor([5, 5, 5]), torch.zeros(2, 5, dtype=torch.long)),
+        r"lengths must be an integer tensor \(B=2,\)",
+    ),
+    "frame 2-D log_probs": (
+        lambda: weighted_frame_divergence(_LP[0], _LEN, torch.tensor([0, 1])),
+        r"log_probs must be a float tensor \(B, T, K\)",
+    ),
+    "frame labels (B, 1)": (
+        lambda: weighted_frame_divergence(_LP, _LEN, torch.tensor([[0], [1]])),
+        r"labels must be an integer tensor \(B=2,\)",
+    ),
+    "bilstm float lengths": (
+        lambda: _MODEL(torch.randn(2, 5, 4), torch.tensor([5.0, 4.0])),
+        r"lengths must be an integer tensor of shape \(B=2,\)",
+    ),
+    "bilstm lengths for 3": (
+        lambda: _MODEL(torch.randn(2, 5, 4), torch.tensor([5, 4, 3])),
+        r"lengths must be an integer tensor of shape \(B=2,\)",
+    ),
     "bilstm (T, F) feats": (lambda: _MODEL(torch.randn(5, 4), torch.tensor([5])), r"feats must be \(B, T, F=4\)"),
     "bilstm zero length": (lambda: _MODEL(torch.randn(2, 5, 4), torch.tensor([5, 0])), r"1 <= lengths <= T=5"),
     "greedy_batch (T, K)": (lambda: greedy_batch(_LP[0], [5]), r"expected shape \(B, T, K\)"),
@@ -330,10 +387,16 @@ _SHAPE_CASES = {
     "greedy (B, T, K)": (lambda: greedy(_LP), r"expected shape \(T, K\)"),
     "greedy NaN": (lambda: greedy(torch.full((4, 3), float("nan"))), r"contains NaN"),
     "align_ctc target out of range": (lambda: align_ctc(_LP[0], [1, 7]), r"targets\[1\] = 7 outside \[0, K=3\)"),
-    "align_ctc too many targets": (lambda: align_ctc(_LP[0], [1, 1, 1, 1]), r"cannot align 4 targets \(needing 7 CTC frames\) to 5"),
+    "align_ctc too many targets": (
+        lambda: align_ctc(_LP[0], [1, 1, 1, 1]),
+        r"cannot align 4 targets \(needing 7 CTC frames\) to 5",
+    ),
     "align_frames no targets": (lambda: align_frames(_LP[0], []), r"at least one target"),
     "align_batch mismatched": (lambda: align_batch(_LP, [5], [[1], [2]], blank=0), r"batch of 2: got 1 lengths and 2"),
-    "align_batch names the item": (lambda: align_batch(_LP, [5, 1], [[1], [1, 2]], blank=0), r"batch item 1: cannot align"),
+    "align_batch names the item": (
+        lambda: align_batch(_LP, [5, 1], [[1], [1, 2]], blank=0),
+        r"batch item 1: cannot align",
+    ),
 }
 
 

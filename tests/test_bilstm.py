@@ -45,7 +45,9 @@ def _packed_reference(model: BiLSTM) -> nn.LSTM:
 
 def _grad_weights(lengths: torch.Tensor, T: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(123)
-    return torch.randn(len(lengths), T, K, generator=g) * (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)
+    return torch.randn(len(lengths), T, K, generator=g) * (
+        torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+    ).unsqueeze(-1)
 
 
 @pytest.mark.parametrize("exact", ["reverse", "packed", "auto"])
@@ -83,13 +85,17 @@ def test_plain_padded_mode_is_not_exact():
     ref = _packed_reference(model)
     feats, lengths = _batch()
     lp, _ = model(feats, lengths)
-    h, _ = pad_packed_sequence(ref(pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False))[0], batch_first=True)
+    h, _ = pad_packed_sequence(
+        ref(pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False))[0], batch_first=True
+    )
     lp_ref = F.linear(h, model.output.weight, model.output.bias).log_softmax(-1)
     assert (lp[1, 0] - lp_ref[1, 0]).abs().max() > 1e-4  # length-1 sequence read 8 padding frames first
 
 
 # plain padded ("none") is exact only for a forward-only LSTM
-@pytest.mark.parametrize("exact,bidirectional", [("reverse", True), ("packed", True), ("reverse", False), ("packed", False), ("none", False)])
+@pytest.mark.parametrize(
+    "exact,bidirectional", [("reverse", True), ("packed", True), ("reverse", False), ("packed", False), ("none", False)]
+)
 def test_outputs_do_not_depend_on_padding_values(exact, bidirectional):
     model = _model(exact=exact, bidirectional=bidirectional, subsample=2, proj=3).eval()
     feats, lengths = _batch(seed=1)
@@ -193,8 +199,17 @@ def test_from_config_yaml_and_unknown_keys():
 
 @pytest.mark.parametrize(
     "kw,field",
-    [({"hidden": 0}, "hidden"), ({"layers": 0}, "layers"), ({"dropout": 1.0}, "dropout"), ({"proj": -1}, "proj"),
-     ({"subsample": 5}, "subsample"), ({"stack": 9}, "stack"), ({"stack": 0}, "stack"), ({"exact": "fast"}, "exact"), ({"bidirectional": 1}, "bidirectional")],
+    [
+        ({"hidden": 0}, "hidden"),
+        ({"layers": 0}, "layers"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"proj": -1}, "proj"),
+        ({"subsample": 5}, "subsample"),
+        ({"stack": 9}, "stack"),
+        ({"stack": 0}, "stack"),
+        ({"exact": "fast"}, "exact"),
+        ({"bidirectional": 1}, "bidirectional"),
+    ],
 )
 def test_config_validation_names_the_field(kw, field):
     with pytest.raises(ValueError, match=f"BiLSTMConfig.{field}"):

@@ -89,7 +89,7 @@ def test_read_phn_converts_samples_to_seconds_and_write_phn_round_trips(tmp_path
 def test_read_phn_malformed_line_names_file_and_line(tmp_path, bad_line):
     path = tmp_path / "x.PHN"
     path.write_text(f"0 3050 h#\n{bad_line}\n")
-    with pytest.raises(ValueError, match=rf"x\.PHN:2: "):
+    with pytest.raises(ValueError, match=r"x\.PHN:2: "):
         read_phn(path)
 
 
@@ -132,7 +132,9 @@ def _write_timit_sentence(spk_dir: Path, sent: str, utt, *, upper: bool, with_wa
     (spk_dir / f"{name}.{ext('txt')}").write_text(f"0 {utt.num_samples} {utt.text.capitalize()}.\n")
     words = utt.text.split()
     step = utt.num_samples // (len(words) + 1)
-    (spk_dir / f"{name}.{ext('wrd')}").write_text("".join(f"{i * step} {(i + 1) * step} {w}\n" for i, w in enumerate(words)))
+    (spk_dir / f"{name}.{ext('wrd')}").write_text(
+        "".join(f"{i * step} {(i + 1) * step} {w}\n" for i, w in enumerate(words))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -216,10 +218,7 @@ def test_phn_textgrid_and_flite_labels_give_the_same_frame_alignment(timit_root,
         assert len(expected) == kaldi_frame_count(fu.wav)
         from_phn = [flite_to_phonrec(p) for p in timit.alignments[utt]]
         from_textgrid = mfa.alignments[utt]
-        from_flite = [
-            flite_to_phonrec(p)
-            for p in segments_to_frame_labels(fu.segments, len(expected), fill="pau")
-        ]
+        from_flite = [flite_to_phonrec(p) for p in segments_to_frame_labels(fu.segments, len(expected), fill="pau")]
         assert from_phn == expected
         assert from_textgrid == expected
         assert from_flite == expected
@@ -254,7 +253,11 @@ def _ours(tiers: dict[str, list[Segment]]) -> dict[str, list[tuple[str, float, f
 def test_read_textgrid_matches_praatio(tmp_path, fmt):
     tg = praat.Textgrid()
     tg.addTier(praat.IntervalTier("words", [(0.05, 0.61, "hello"), (0.7, 1.234567, 'say "hi"')], 0, 1.5))
-    tg.addTier(praat.IntervalTier("phones", [(0.05, 0.1, "HH"), (0.1, 0.3, "AH0"), (0.3, 0.61, "L OW1"), (0.7, 1.0, "ʃ")], 0, 1.5))
+    tg.addTier(
+        praat.IntervalTier(
+            "phones", [(0.05, 0.1, "HH"), (0.1, 0.3, "AH0"), (0.3, 0.61, "L OW1"), (0.7, 1.0, "ʃ")], 0, 1.5
+        )
+    )
     tg.addTier(praat.PointTier("events", [(0.2, "click"), (1.1, "")], 0, 1.5))
     path = tmp_path / f"{fmt}.TextGrid"
     tg.save(str(path), format=fmt, includeBlankSpaces=True)
@@ -277,7 +280,14 @@ def test_write_textgrid_is_read_by_praatio(tmp_path):
     write_textgrid(path, tiers, xmax=1.25)
     assert _praatio_tiers(path) == {
         "words": [("", 0.0, 0.1), ("HELLO", 0.1, 0.5), ('a "quoted" word', 0.5, 0.9), ("", 0.9, 1.25)],
-        "phones": [("", 0.0, 0.1), ("HH", 0.1, 0.2), ("AH0", 0.2, 0.35), ("", 0.35, 0.4), ("L", 0.4, 0.9), ("", 0.9, 1.25)],
+        "phones": [
+            ("", 0.0, 0.1),
+            ("HH", 0.1, 0.2),
+            ("AH0", 0.2, 0.35),
+            ("", 0.35, 0.4),
+            ("L", 0.4, 0.9),
+            ("", 0.9, 1.25),
+        ],
     }
     with pytest.raises(ValueError, match="tier 'x' segment 1"):
         write_textgrid(tmp_path / "bad.TextGrid", {"x": [Segment("a", 0.0, 0.5), Segment("b", 0.4, 0.6)]}, xmax=1.0)
@@ -308,7 +318,9 @@ def test_malformed_textgrids_name_file_and_line(tmp_path):
     # an interval that ends before it starts
     bad = good.replace("xmax = 0.5", "xmax = 0.2", 1)
     path.write_text(bad)
-    with pytest.raises(ValueError, match=rf"g\.TextGrid:{_line_of(bad, 'xmin = 0.3')}: interval 3 of tier 'phones' ends"):
+    with pytest.raises(
+        ValueError, match=rf"g\.TextGrid:{_line_of(bad, 'xmin = 0.3')}: interval 3 of tier 'phones' ends"
+    ):
         read_textgrid(path)
     # a missing label where a string is expected
     bad = good.replace('text = "B"', "text = 7", 1)
@@ -342,7 +354,9 @@ def test_textgrid_corpus_reports_and_skips_bad_utterances(tmp_path, caplog):
     assert data.text == {"spk_a": "HI"}
     assert data.phones == {"spk_a": ["sil", "hh", "ay", "sil"]}
     # 0.3 s at 16 kHz -> 4800 samples -> 1 + (4800 - 400) // 160 = 28 frames; centres at 12.5 + 10 t ms
-    expected = ["sil" if c < 50 or c >= 250 else ("hh" if c < 120 else "ay") for c in (12.5 + 10 * t for t in range(28))]
+    expected = [
+        "sil" if c < 50 or c >= 250 else ("hh" if c < 120 else "ay") for c in (12.5 + 10 * t for t in range(28))
+    ]
     assert data.alignments == {"spk_a": expected}
     report = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "3 utterances skipped" in report
@@ -399,10 +413,18 @@ def _fake_speechocean(root: Path) -> None:
     """Six utterances, three speakers; four of them bad in different ways."""
     (root / "train").mkdir(parents=True)
     (root / "resource").mkdir()
-    utts = {"u1": ("s1", "WE CALL"), "u2": ("s1", "IT"), "u3": ("s2", "BEAR ME"), "u4": ("s2", "ONE"), "u5": ("s3", "TWO")}
+    utts = {
+        "u1": ("s1", "WE CALL"),
+        "u2": ("s1", "IT"),
+        "u3": ("s2", "BEAR ME"),
+        "u4": ("s2", "ONE"),
+        "u5": ("s3", "TWO"),
+    }
     (root / "train" / "wav.scp").write_text("".join(f"{u}\tWAVE/{s}/{u}.flac\n" for u, (s, _) in utts.items()))
     (root / "train" / "text").write_text("".join(f"{u}\t{t}\n" for u, (_, t) in utts.items()) + "u6\tSIX\n")
-    (root / "train" / "utt2spk").write_text("".join(f"{u} {s}\n" for u, (s, _) in utts.items()) + "u6 s3\n")  # u6: no audio entry
+    (root / "train" / "utt2spk").write_text(
+        "".join(f"{u} {s}\n" for u, (s, _) in utts.items()) + "u6 s3\n"
+    )  # u6: no audio entry
     for u, (s, _) in utts.items():
         if u != "u2":  # u2: audio missing
             write_flac(root / "WAVE" / s / f"{u}.flac")
@@ -434,7 +456,18 @@ def test_speechocean_bad_utterances_are_reported_and_skipped(tmp_path, caplog):
 
 
 # --- FSDD -----------------------------------------------------------------------------------
-DIGITS = {"0": "ZERO", "1": "ONE", "2": "TWO", "3": "THREE", "4": "FOUR", "5": "FIVE", "6": "SIX", "7": "SEVEN", "8": "EIGHT", "9": "NINE"}
+DIGITS = {
+    "0": "ZERO",
+    "1": "ONE",
+    "2": "TWO",
+    "3": "THREE",
+    "4": "FOUR",
+    "5": "FIVE",
+    "6": "SIX",
+    "7": "SEVEN",
+    "8": "EIGHT",
+    "9": "NINE",
+}
 
 
 def test_fsdd_counts_match_the_readme_and_split_by_speaker(shared_data, tmp_path):
@@ -476,7 +509,9 @@ def test_resaving_a_data_dir_drops_stale_optional_files(tmp_path):
     old ``alignments`` file for ``DataDir.load`` to pick up."""
     wav = tmp_path / "a.flac"
     write_flac(wav)
-    DataDir({"a": wav}, {"a": "HI"}, {"a": "s"}, phones={"a": ["hh", "ay"]}, alignments={"a": ["sil"] * 28}).save(tmp_path / "d")
+    DataDir({"a": wav}, {"a": "HI"}, {"a": "s"}, phones={"a": ["hh", "ay"]}, alignments={"a": ["sil"] * 28}).save(
+        tmp_path / "d"
+    )
     DataDir({"a": wav}, {"a": "HI"}, {"a": "s"}).save(tmp_path / "d")
     loaded = DataDir.load(tmp_path / "d")
     assert loaded.phones is None and loaded.alignments is None

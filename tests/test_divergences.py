@@ -92,7 +92,9 @@ def test_dense_equals_nll_loss_over_valid_frames():
     lp = _log_probs(4, 7, 5, seed=4)
     fl = _frame_labels()
     got = aligned_divergence(lp, LENGTHS, fl, mode="dense", reduction="none")
-    want = torch.stack([F.nll_loss(lp[b, : LENGTHS[b]], fl[b, : LENGTHS[b]], ignore_index=-100, reduction="sum") for b in range(4)])
+    want = torch.stack(
+        [F.nll_loss(lp[b, : LENGTHS[b]], fl[b, : LENGTHS[b]], ignore_index=-100, reduction="sum") for b in range(4)]
+    )
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(aligned_divergence(lp, LENGTHS, fl, reduction="sum"), want.sum())
     torch.testing.assert_close(aligned_divergence(lp, LENGTHS, fl, reduction="mean"), want.sum() / 4)
@@ -112,7 +114,12 @@ def test_dense_label_smoothing_equals_cross_entropy():
     got = aligned_divergence(lp, LENGTHS, fl, label_smoothing=0.1, reduction="none")
     # cross_entropy re-normalises its input; log_softmax of log-probs is the identity
     want = torch.stack(
-        [F.cross_entropy(lp[b, : LENGTHS[b]], fl[b, : LENGTHS[b]], ignore_index=-100, label_smoothing=0.1, reduction="sum") for b in range(4)]
+        [
+            F.cross_entropy(
+                lp[b, : LENGTHS[b]], fl[b, : LENGTHS[b]], ignore_index=-100, label_smoothing=0.1, reduction="sum"
+            )
+            for b in range(4)
+        ]
     )
     torch.testing.assert_close(got, want)
 
@@ -215,7 +222,10 @@ def _all_divergences(lp: torch.Tensor, lengths: torch.Tensor):
     yield "frame-uniform", weighted_frame_divergence(lp, lengths, labels, weights="uniform")
     yield "frame-last", weighted_frame_divergence(lp, lengths, labels, weights="last")
     yield "frame-linear", weighted_frame_divergence(lp, lengths, labels, weights="linear")
-    yield "frame-tensor", weighted_frame_divergence(lp, lengths, labels, weights=torch.rand(T, generator=g, dtype=lp.dtype) + 0.1)
+    yield (
+        "frame-tensor",
+        weighted_frame_divergence(lp, lengths, labels, weights=torch.rand(T, generator=g, dtype=lp.dtype) + 0.1),
+    )
     yield "dense", aligned_divergence(lp, lengths, fl, mode="dense")
     yield "dense-smooth", aligned_divergence(lp, lengths, fl, mode="dense", label_smoothing=0.2)
     yield "segment_end", aligned_divergence(lp, lengths, fl, mode="segment_end", label_smoothing=0.1)
@@ -254,7 +264,9 @@ def test_validation_messages():
 def test_registry():
     assert DIVERGENCES == {"frame": weighted_frame_divergence, "aligned": aligned_divergence, "ctc": ctc_divergence}
     assert set(DIVERGENCE_TARGETS) == set(DIVERGENCES)
-    assert divergence_needs_blank("ctc") and not divergence_needs_blank("frame") and not divergence_needs_blank("aligned")
+    assert (
+        divergence_needs_blank("ctc") and not divergence_needs_blank("frame") and not divergence_needs_blank("aligned")
+    )
     with pytest.raises(ValueError, match="unknown divergence 'cttc'"):
         divergence_needs_blank("cttc")
 

@@ -43,7 +43,8 @@ def flite_wave(tmp_path_factory: pytest.TempPathFactory) -> torch.Tensor:
     path = tmp_path_factory.mktemp("flite") / "utt.wav"
     subprocess.run(
         ["flite", "-voice", "slt", "-t", "She had your dark suit in greasy wash water.", "-o", str(path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     data, rate = sf.read(str(path), dtype="float32")
     assert rate == SR
@@ -60,8 +61,17 @@ def _librosa_logmel(y: np.ndarray, n_mels: int = 80, fmin: float = 20.0, fmax: f
     so pad 56 zeros each side to put window t on samples [160 t, 160 t + 400). Returns (T, n_mels)."""
     pad = (512 - 400) // 2
     S = librosa.feature.melspectrogram(
-        y=np.pad(y.astype(np.float64), pad), sr=SR, n_fft=512, hop_length=160, win_length=400, window="hann",
-        center=False, power=2.0, n_mels=n_mels, fmin=fmin, fmax=fmax,
+        y=np.pad(y.astype(np.float64), pad),
+        sr=SR,
+        n_fft=512,
+        hop_length=160,
+        win_length=400,
+        window="hann",
+        center=False,
+        power=2.0,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
     )
     return np.log(np.maximum(S, 1e-10)).T
 
@@ -104,9 +114,21 @@ def test_kaldi_fbank_matches_torchaudio(wave: torch.Tensor) -> None:
     # Kaldi works on 16-bit sample values; float64 reference. torchaudio builds its mel banks in
     # float32 (relative error ~1e-5 per weight), which bounds the agreement on narrow low bins.
     ref = torchaudio.compliance.kaldi.fbank(
-        wave.double().unsqueeze(0) * 32768, num_mel_bins=80, frame_length=25.0, frame_shift=10.0, dither=0.0,
-        preemphasis_coefficient=0.97, remove_dc_offset=True, window_type="povey", round_to_power_of_two=True,
-        low_freq=20.0, high_freq=0.0, snip_edges=True, use_energy=False, use_log_fbank=True, use_power=True,
+        wave.double().unsqueeze(0) * 32768,
+        num_mel_bins=80,
+        frame_length=25.0,
+        frame_shift=10.0,
+        dither=0.0,
+        preemphasis_coefficient=0.97,
+        remove_dc_offset=True,
+        window_type="povey",
+        round_to_power_of_two=True,
+        low_freq=20.0,
+        high_freq=0.0,
+        snip_edges=True,
+        use_energy=False,
+        use_log_fbank=True,
+        use_power=True,
         sample_frequency=SR,
     )
     assert feats.shape == ref.shape == (num_frames(len(wave)), 80)
@@ -181,9 +203,20 @@ def test_dim_and_kind_defaults() -> None:
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("kind", "spectrogram"), ("sample_rate", 0), ("n_mels", -1), ("win_ms", 0.0), ("hop_ms", float("nan")),
-        ("n_fft", 256), ("fmin", 9000.0), ("fmax", 10.0), ("deltas", 3), ("dither", -1.0),
-        ("preemphasis", 1.5), ("window", "blackman"), ("log_floor", 0.0), ("remove_dc_offset", "yes"),
+        ("kind", "spectrogram"),
+        ("sample_rate", 0),
+        ("n_mels", -1),
+        ("win_ms", 0.0),
+        ("hop_ms", float("nan")),
+        ("n_fft", 256),
+        ("fmin", 9000.0),
+        ("fmax", 10.0),
+        ("deltas", 3),
+        ("dither", -1.0),
+        ("preemphasis", 1.5),
+        ("window", "blackman"),
+        ("log_floor", 0.0),
+        ("remove_dc_offset", "yes"),
     ],
 )
 def test_config_validation_names_the_field(field: str, value: object) -> None:
@@ -417,6 +450,8 @@ def test_hydra_feature_group_matches_the_dataclasses(name: str) -> None:
     # the explicit values in the file are the kind's defaults
     default = FeatureConfig(kind=name)
     assert (cfg.resolved_window, cfg.resolved_preemphasis, cfg.resolved_remove_dc_offset, cfg.resolved_log_floor) == (
-        default.resolved_window, default.resolved_preemphasis, default.resolved_remove_dc_offset,
+        default.resolved_window,
+        default.resolved_preemphasis,
+        default.resolved_remove_dc_offset,
         pytest.approx(default.resolved_log_floor),
     )

@@ -135,7 +135,9 @@ def test_viterbi_phone_loop_removes_spurious_runs():
         lp = torch.from_numpy(x).log_softmax(-1).float()
         n_ref += len(ref)
         errs_greedy += edit_distance(ref, [s.phone for s in greedy(lp)]).errors
-        errs_vit += edit_distance(ref, [s.phone for s in viterbi_phone_loop(lp, min_duration=3, switch_penalty=-1.0)]).errors
+        errs_vit += edit_distance(
+            ref, [s.phone for s in viterbi_phone_loop(lp, min_duration=3, switch_penalty=-1.0)]
+        ).errors
     assert errs_vit < 0.5 * errs_greedy, (errs_vit, errs_greedy, n_ref)
 
 
@@ -183,7 +185,9 @@ def test_beam_with_bigram_beats_greedy_on_noisy_ctc():
         x[np.arange(len(frames)), frames] += 2.0
         lp = torch.from_numpy(x).log_softmax(-1).float()
         errs_g += edit_distance(ref, [s.phone for s in greedy(lp, blank=0)]).errors
-        errs_b += edit_distance(ref, [s.phone for s in phone_beam_search(lp, None, lm, blank=0, beam=8, lm_weight=1.0)]).errors
+        errs_b += edit_distance(
+            ref, [s.phone for s in phone_beam_search(lp, None, lm, blank=0, beam=8, lm_weight=1.0)]
+        ).errors
     assert errs_b < errs_g, (errs_b, errs_g)
 
 

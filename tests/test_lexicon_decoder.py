@@ -125,7 +125,9 @@ def test_homophones_and_lm(tmp_path):
     assert hyps[0].words == ["BOOK", "READ"]
     assert hyps[0].lm == pytest.approx(lm.sentence_log_prob(["BOOK", "READ"]))
     assert len(hyps) == 2 and hyps[1].words == ["BOOK", "RED"] and hyps[1].score < hyps[0].score
-    assert hyps[0].score - hyps[1].score == pytest.approx(lm.sentence_log_prob(["BOOK", "READ"]) - lm.sentence_log_prob(["BOOK", "RED"]))
+    assert hyps[0].score - hyps[1].score == pytest.approx(
+        lm.sentence_log_prob(["BOOK", "READ"]) - lm.sentence_log_prob(["BOOK", "RED"])
+    )
     # LM: probabilities of every history sum to one over the predicted vocabulary
     V = len(lm.vocab)
     for h in range(V):
@@ -148,7 +150,9 @@ def test_frame_priors_and_min_duration_validation():
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench_decode", Path(__file__).resolve().parents[1] / "bench" / "decode.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_decode", Path(__file__).resolve().parents[1] / "bench" / "decode.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)  # type: ignore[union-attr]

@@ -23,7 +23,16 @@ from phonrec.phones import PhoneSet
 CTC_SET = PhoneSet.from_symbols(["a", "b", "c", "sil"], blank=True)
 FRAME_SET = PhoneSet.from_symbols(["a", "b", "c", "sil"])
 # homophones (A, AH), a repeated phone inside a word (CC), two pronunciations (BA)
-LEX = Lexicon({"A": [("a",)], "AH": [("a",)], "AB": [("a", "b")], "BA": [("b", "a"), ("b", "c")], "C": [("c",)], "CC": [("c", "c")]})
+LEX = Lexicon(
+    {
+        "A": [("a",)],
+        "AH": [("a",)],
+        "AB": [("a", "b")],
+        "BA": [("b", "a"), ("b", "c")],
+        "C": [("c",)],
+        "CC": [("c", "c")],
+    }
+)
 LM_TEXT = ["A AB C", "C CC A", "BA A", "AB AB", "C A BA"]
 
 
@@ -108,7 +117,9 @@ def test_exact_search_matches_brute_force(ctc, d, order, pen):
     rng = np.random.default_rng(100 + 10 * ctc + d + (order or 0))
     ps = CTC_SET if ctc else FRAME_SET
     lm = WordLM.from_text(LM_TEXT, order=order) if order else None
-    dec = LexiconDecoder(LEX, ps, blank=0 if ctc else None, min_duration=d, beam=math.inf, word_penalty=pen, lm=lm, lm_weight=0.7)
+    dec = LexiconDecoder(
+        LEX, ps, blank=0 if ctc else None, min_duration=d, beam=math.inf, word_penalty=pen, lm=lm, lm_weight=0.7
+    )
     T = 5 if ctc else 6
     for _ in range(6):
         lp = random_log_probs(rng, T, len(ps))
@@ -125,7 +136,9 @@ def test_bigram_lm_scores_its_words_exactly(ctc, d):
     rng = np.random.default_rng(7 + d + 10 * ctc)
     ps = CTC_SET if ctc else FRAME_SET
     lm = WordLM.from_text(LM_TEXT, order=2)
-    dec = LexiconDecoder(LEX, ps, blank=0 if ctc else None, min_duration=d, beam=math.inf, word_penalty=-0.2, lm=lm, lm_weight=1.5)
+    dec = LexiconDecoder(
+        LEX, ps, blank=0 if ctc else None, min_duration=d, beam=math.inf, word_penalty=-0.2, lm=lm, lm_weight=1.5
+    )
     hits = 0
     for _ in range(6):
         lp = random_log_probs(rng, 5 if ctc else 6, len(ps))

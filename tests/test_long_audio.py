@@ -23,6 +23,7 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+from test_train import compose_cfg
 
 from phonrec.audio import load_audio
 from phonrec.features import CMVN, compute_features, num_frames
@@ -30,15 +31,22 @@ from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
 from phonrec.train import export_model_dir, feature_config
 from phonrec.transcribe import Transcriber
-from test_train import compose_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
 
 
-def make_model_dir(root: Path, *, phones: tuple[str, ...] = ("sil", "ah", "b"), ctc: bool = False,
-                   n_mels: int = 20, hidden: int = 8, layers: int = 1, seed: int = 0,
-                   short_memory: bool = False) -> Path:
+def make_model_dir(
+    root: Path,
+    *,
+    phones: tuple[str, ...] = ("sil", "ah", "b"),
+    ctc: bool = False,
+    n_mels: int = 20,
+    hidden: int = 8,
+    layers: int = 1,
+    seed: int = 0,
+    short_memory: bool = False,
+) -> Path:
     """A complete model directory (config.yaml, model.safetensors, phones.txt, cmvn.json) for a
     tiny randomly initialised BiLSTM, exactly as ``phonrec-train`` exports one.
 
@@ -47,9 +55,18 @@ def make_model_dir(root: Path, *, phones: tuple[str, ...] = ("sil", "ah", "b"), 
     of chunk context). A plain random BiLSTM can keep information over hundreds of frames.
     """
     torch.manual_seed(seed)
-    cfg = compose_cfg(["model=small", f"model.hidden={hidden}", f"model.layers={layers}", "model.dropout=0.0",
-                       f"features.n_mels={n_mels}", "features.specaugment=null", f"exp_dir={root / 'exp'}",
-                       *(["divergence=ctc"] if ctc else [])])
+    cfg = compose_cfg(
+        [
+            "model=small",
+            f"model.hidden={hidden}",
+            f"model.layers={layers}",
+            "model.dropout=0.0",
+            f"features.n_mels={n_mels}",
+            "features.specaugment=null",
+            f"exp_dir={root / 'exp'}",
+            *(["divergence=ctc"] if ctc else []),
+        ]
+    )
     fcfg, _, _ = feature_config(cfg)
     ps = PhoneSet.from_symbols(phones)
     ps = ps.with_blank() if ctc else ps.without_blank()
@@ -61,7 +78,7 @@ def make_model_dir(root: Path, *, phones: tuple[str, ...] = ("sil", "ah", "b"), 
                 if name.startswith("rnns.") and ".weight_" in name:
                     param.mul_(0.1)  # recurrent weights; input weights too, so no gate saturates
                 elif name.startswith("rnns.") and ".bias_" in name:
-                    param[hidden: 2 * hidden] = -3.0  # PyTorch gate order i, f, g, o: forget bias -6 in all
+                    param[hidden : 2 * hidden] = -3.0  # PyTorch gate order i, f, g, o: forget bias -6 in all
     cmvn = CMVN.fit([compute_features(torch.from_numpy(sine_noise(20.0, seed=seed)), fcfg)])
     out = root / "model"
     export_model_dir(out, model.state_dict(), cfg, ps, cmvn)
@@ -143,13 +160,22 @@ def test_one_hour_flac_in_bounded_memory(model_dir: Path, tmp_path: Path) -> Non
     _write_flac_blockwise(hour, 3600)
     _write_flac_blockwise(short, 70)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(model_dir), str(hour), str(short)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=880)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(model_dir), str(hour), str(short)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=880,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rss = json.loads(proc.stdout.strip().splitlines()[-1])
     growth_mib = (rss["after_kib"] - rss["before_kib"]) / 1024
-    print(f"peak RSS after loading {rss['loaded_kib'] / 1024:.1f} MiB, after a 70 s file {rss['before_kib'] / 1024:.1f} MiB, "
-          f"after the hour {rss['after_kib'] / 1024:.1f} MiB; hour vs 70 s growth {growth_mib:.1f} MiB")
+    print(
+        f"peak RSS after loading {rss['loaded_kib'] / 1024:.1f} MiB, "
+        f"after a 70 s file {rss['before_kib'] / 1024:.1f} MiB, "
+        f"after the hour {rss['after_kib'] / 1024:.1f} MiB; hour vs 70 s growth {growth_mib:.1f} MiB"
+    )
     # The whole waveform alone would be 3600 * 16000 * 4 B = 220 MiB (its features another 27 MiB,
     # the BiLSTM activations far more); chunked, only the (T, K) log-probabilities grow with the
     # file: 360k frames * 3 classes * 4 B = 4 MiB.

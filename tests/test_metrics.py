@@ -102,7 +102,7 @@ def test_long_sequences_numpy_path():
         ref = [rng.choice("abcdefgh") for _ in range(rng.randint(60, 120))]
         hyp = [p for p in ref if rng.random() > 0.15]
         hyp = [rng.choice("abcdefgh") if rng.random() < 0.2 else p for p in hyp]
-        hyp[rng.randint(0, len(hyp)):0] = list("xyz")
+        hyp[rng.randint(0, len(hyp)) : 0] = list("xyz")
         c = edit_distance(ref, hyp)
         e, _, s, d, i = brute(ref, hyp)
         assert (c.substitutions, c.deletions, c.insertions) == (s, d, i)
@@ -215,7 +215,9 @@ class Span:
 
 def test_boundary_accuracy_hand_built():
     ref = [(0, 10), (10, 20), (20, 30), (30, 40)]  # boundaries 10, 20, 30
-    assert boundary_accuracy(ref, [(0, 11), (11, 23), (23, 28), (28, 40)]) == pytest.approx(2 / 3)  # 11 ok, 23 too far, 28 ok
+    assert boundary_accuracy(ref, [(0, 11), (11, 23), (23, 28), (28, 40)]) == pytest.approx(
+        2 / 3
+    )  # 11 ok, 23 too far, 28 ok
     assert boundary_accuracy(ref, [(0, 11), (11, 23), (23, 28), (28, 40)], tolerance_frames=3) == pytest.approx(1.0)
     # one hypothesis boundary near two reference boundaries is used once (greedy nearest)
     ref2 = [(0, 10), (10, 13), (13, 30)]  # boundaries 10, 13

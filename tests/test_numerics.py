@@ -12,6 +12,8 @@ import pytest
 import soundfile as sf
 import torch
 from safetensors.torch import load_file
+from test_dataset import make_noise_datadir
+from test_train import compose_cfg, noise_overrides
 
 import phonrec.train as train_module
 from phonrec.audio import AudioError, validate_waveform
@@ -19,8 +21,6 @@ from phonrec.data.dataset import FeatureCache
 from phonrec.divergences import ctc_divergence
 from phonrec.features import FeatureConfig, compute_features
 from phonrec.train import normalise, run
-from test_dataset import make_noise_datadir
-from test_train import compose_cfg, noise_overrides
 
 SR = 16000
 
@@ -45,14 +45,17 @@ def _nan_on_training_call(monkeypatch, which: int) -> list[int]:
 
 def _overrides(tmp_path: Path, extra: list[str]) -> list[str]:
     make_noise_datadir(tmp_path, [0.3 + 0.01 * i for i in range(12)])
-    return noise_overrides(tmp_path, tmp_path / "data", ["trainer.epochs=1", "trainer.max_frames=100",
-                                                         "trainer.lr=0.01", *extra])
+    return noise_overrides(
+        tmp_path, tmp_path / "data", ["trainer.epochs=1", "trainer.max_frames=100", "trainer.lr=0.01", *extra]
+    )
 
 
 def test_nonfinite_error_stops_with_a_clear_message(tmp_path: Path, monkeypatch) -> None:
     _nan_on_training_call(monkeypatch, 2)
     cfg = compose_cfg(_overrides(tmp_path, ["trainer.nonfinite=error"]))
-    with pytest.raises(FloatingPointError, match=r"non-finite divergence at epoch 1 in batch \['u0.*trainer.nonfinite=skip"):
+    with pytest.raises(
+        FloatingPointError, match=r"non-finite divergence at epoch 1 in batch \['u0.*trainer.nonfinite=skip"
+    ):
         run(cfg)
     ckpts = tmp_path / "exp" / "checkpoints"
     assert not list(ckpts.glob("*.pt")) and not (tmp_path / "exp" / "model").exists()  # nothing written
@@ -84,6 +87,7 @@ def test_without_the_skip_a_nan_batch_would_poison_the_weights() -> None:
 
 
 # --- CTC targets longer than the frames --------------------------------------------------------
+
 
 def test_ctc_infeasible_utterances_are_reported_per_batch_item() -> None:
     log_probs = torch.randn(3, 6, 4).log_softmax(-1).requires_grad_()
@@ -130,6 +134,7 @@ def test_ctc_impossible_utterance_is_named_in_training(tmp_path: Path, caplog, r
 
 
 # --- audio that would overflow the features ---------------------------------------------------------
+
 
 def test_huge_amplitudes_would_give_nan_features_and_are_refused_up_front(tmp_path: Path, caplog) -> None:
     x = (0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)

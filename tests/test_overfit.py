@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
+from test_train import compose_cfg
 
 from phonrec.data.datadir import DataDir
 from phonrec.data.synth import SynthConfig, build_corpus
 from phonrec.train import run
-from test_train import compose_cfg
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
 REPO = Path(__file__).resolve().parents[1]
@@ -37,26 +37,49 @@ def corpus(tmp_path_factory) -> Path:
     merged = None
     for split in ("train", "dev", "test"):
         d = DataDir.load(root / "corpus" / split)
-        merged = d if merged is None else DataDir(
-            wavs={**merged.wavs, **d.wavs}, text={**merged.text, **d.text}, utt2spk={**merged.utt2spk, **d.utt2spk},
-            phones={**merged.phones, **d.phones}, alignments={**merged.alignments, **d.alignments})
+        merged = (
+            d
+            if merged is None
+            else DataDir(
+                wavs={**merged.wavs, **d.wavs},
+                text={**merged.text, **d.text},
+                utt2spk={**merged.utt2spk, **d.utt2spk},
+                phones={**merged.phones, **d.phones},
+                alignments={**merged.alignments, **d.alignments},
+            )
+        )
     merged.subset(merged.utts[:20]).save(root / "data")
     merged.subset(merged.utts[20:]).save(root / "heldout")
     return root
 
 
 def overfit(data: Path, exp: Path, overrides: list[str]) -> dict:
-    return run(compose_cfg([
-        f"data.train={data}", f"data.dev={data}", f"exp_dir={exp}", "model=small", "model.hidden=128",
-        "model.dropout=0.0", "features.specaugment=null", "trainer.warmup_steps=0", "trainer.schedule=constant",
-        "trainer.progress=false", "trainer.num_threads=2", *overrides]))
+    return run(
+        compose_cfg(
+            [
+                f"data.train={data}",
+                f"data.dev={data}",
+                f"exp_dir={exp}",
+                "model=small",
+                "model.hidden=128",
+                "model.dropout=0.0",
+                "features.specaugment=null",
+                "trainer.warmup_steps=0",
+                "trainer.schedule=constant",
+                "trainer.progress=false",
+                "trainer.num_threads=2",
+                *overrides,
+            ]
+        )
+    )
 
 
 @pytest.fixture(scope="module")
 def aligned_model(corpus: Path) -> tuple[Path, dict]:
     exp = corpus / "exp-aligned"
-    metrics = overfit(corpus / "data", exp, ["divergence=aligned", "trainer.epochs=25", "trainer.lr=0.01",
-                                             "trainer.max_frames=1500"])
+    metrics = overfit(
+        corpus / "data", exp, ["divergence=aligned", "trainer.epochs=25", "trainer.lr=0.01", "trainer.max_frames=1500"]
+    )
     return exp / "model", metrics
 
 
@@ -64,8 +87,11 @@ def aligned_model(corpus: Path) -> tuple[Path, dict]:
 def ctc_model(corpus: Path) -> tuple[Path, dict]:
     exp = corpus / "exp-ctc"
     # small batches (many steps) and a narrow model leave CTC's all-blank plateau soonest
-    metrics = overfit(corpus / "data", exp, ["divergence=ctc", "model.hidden=64", "trainer.epochs=100",
-                                             "trainer.lr=0.01", "trainer.max_frames=300"])
+    metrics = overfit(
+        corpus / "data",
+        exp,
+        ["divergence=ctc", "model.hidden=64", "trainer.epochs=100", "trainer.lr=0.01", "trainer.max_frames=300"],
+    )
     return exp / "model", metrics
 
 
@@ -80,18 +106,35 @@ def test_overfit_ctc(ctc_model) -> None:
 @pytest.mark.parametrize("weights", ["uniform", "last", "linear"])
 def test_overfit_weighted_frame(corpus: Path, weights: str) -> None:
     """Sequence classification: each utterance's transcript is its class (20 classes, one example each)."""
-    metrics = overfit(corpus / "data", corpus / f"exp-frame-{weights}",
-                      ["divergence=frame", f"divergence.weights={weights}", "trainer.epochs=60", "trainer.lr=0.01",
-                       "trainer.max_frames=600"])
+    metrics = overfit(
+        corpus / "data",
+        corpus / f"exp-frame-{weights}",
+        [
+            "divergence=frame",
+            f"divergence.weights={weights}",
+            "trainer.epochs=60",
+            "trainer.lr=0.01",
+            "trainer.max_frames=600",
+        ],
+    )
     assert metrics["dev_acc"] == 1.0
 
 
 def decode(model_dir: Path, data: Path, decoder: str, out: Path, extra: list[str] = ()) -> dict:
     from phonrec.decode.cli import run as decode_run
 
-    cfg = OmegaConf.create({"model_dir": str(model_dir), "data_dir": str(data), "out_dir": str(out), "jobs": 1,
-                            "batch_size": 8, "num_threads": 1, "device": "cpu",
-                            "decoder": OmegaConf.load(REPO / "conf" / "decoder" / f"{decoder}.yaml")})
+    cfg = OmegaConf.create(
+        {
+            "model_dir": str(model_dir),
+            "data_dir": str(data),
+            "out_dir": str(out),
+            "jobs": 1,
+            "batch_size": 8,
+            "num_threads": 1,
+            "device": "cpu",
+            "decoder": OmegaConf.load(REPO / "conf" / "decoder" / f"{decoder}.yaml"),
+        }
+    )
     for item in extra:
         key, value = item.split("=", 1)
         OmegaConf.update(cfg, key, value)
@@ -102,8 +145,10 @@ def decode(model_dir: Path, data: Path, decoder: str, out: Path, extra: list[str
 def test_decode_cli_on_training_data(ctc_model, corpus: Path, decoder: str, tmp_path: Path) -> None:
     """phonrec-decode writes Kaldi hypotheses, spans and an sclite-like report; on the data the model
     overfits, every decoder gets the phones (and the lexicon decoder the words) almost right."""
-    extra = {"beam": [f"decoder.train_data={corpus / 'data'}"],
-             "lexicon": [f"decoder.lexicon={corpus / 'corpus' / 'lexicon.txt'}"]}.get(decoder, [])
+    extra = {
+        "beam": [f"decoder.train_data={corpus / 'data'}"],
+        "lexicon": [f"decoder.lexicon={corpus / 'corpus' / 'lexicon.txt'}"],
+    }.get(decoder, [])
     summary = decode(ctc_model[0], corpus / "data", decoder, tmp_path, extra)
     hyp = dict(line.split(maxsplit=1) for line in (tmp_path / "hyp.txt").read_text().splitlines())
     assert set(hyp) == set(DataDir.load(corpus / "data").utts)
@@ -163,7 +208,9 @@ def test_align_datadir_with_ctc_model(ctc_model, corpus: Path, tmp_path: Path) -
 
     for utt in out.utts:
         assert len(out.alignments[utt]) == num_frames(sf.info(str(out.wavs[utt])).frames)
-        runs = [p for i, p in enumerate(out.alignments[utt]) if p != "sil" and (i == 0 or out.alignments[utt][i - 1] != p)]
+        runs = [
+            p for i, p in enumerate(out.alignments[utt]) if p != "sil" and (i == 0 or out.alignments[utt][i - 1] != p)
+        ]
         expected = [p for i, p in enumerate(out.phones[utt]) if i == 0 or out.phones[utt][i - 1] != p]
         assert runs == expected
 
@@ -171,9 +218,10 @@ def test_align_datadir_with_ctc_model(ctc_model, corpus: Path, tmp_path: Path) -
 def test_align_datadir_with_subsampled_model(corpus: Path, tmp_path: Path) -> None:
     """A model with 2x frame subsampling aligns at its own rate; the labels come back at the feature
     rate (each one repeated twice), still one per feature frame and spelling the transcript."""
+    import soundfile as sf
+
     from phonrec.align import align_datadir
     from phonrec.features import num_frames
-    import soundfile as sf
 
     overfit(corpus / "data", tmp_path / "exp", ["divergence=ctc", "model.subsample=2", "trainer.epochs=1"])
     counts = align_datadir(tmp_path / "exp" / "model", corpus / "data", tmp_path / "aligned", progress=False)
@@ -202,8 +250,9 @@ def boundary_scores(model_dir: Path, data: DataDir) -> tuple[float, float, int]:
     hits = baseline_hits = total = 0.0
     for utt in data.utts:
         lp = tr.log_probs(load_audio(data.wavs[utt]))
-        spans = align_frames(lp, ps.encode(data.phones[utt]), min_duration=3, optional_silence=ps.silence_id,
-                             silence_between=True)
+        spans = align_frames(
+            lp, ps.encode(data.phones[utt]), min_duration=3, optional_silence=ps.silence_id, silence_between=True
+        )
         ref = runs_to_spans(ps.encode(data.alignments[utt]))
         speech = [s for s in ref if s.phone != ps.silence_id]
         lo, hi, n_ph = speech[0].start, speech[-1].end, len(data.phones[utt])
@@ -223,9 +272,11 @@ def test_forced_alignment_boundary_accuracy(aligned_model, corpus: Path, capsys)
     train_acc, train_base, n_train = boundary_scores(aligned_model[0], DataDir.load(corpus / "data"))
     held_acc, held_base, n_held = boundary_scores(aligned_model[0], DataDir.load(corpus / "heldout"))
     with capsys.disabled():
-        print(f"\nforced alignment, boundaries within 20 ms: training utterances {100 * train_acc:.1f}% of {n_train} "
-              f"(evenly spread phones {100 * train_base:.1f}%), held-out {100 * held_acc:.1f}% of {n_held} "
-              f"(evenly spread {100 * held_base:.1f}%)")
+        print(
+            f"\nforced alignment, boundaries within 20 ms: training utterances {100 * train_acc:.1f}% of {n_train} "
+            f"(evenly spread phones {100 * train_base:.1f}%), held-out {100 * held_acc:.1f}% of {n_held} "
+            f"(evenly spread {100 * held_base:.1f}%)"
+        )
     assert train_acc > 0.9 and train_acc > train_base + 0.2
 
 
@@ -246,8 +297,13 @@ def test_transcriber_api_and_command(aligned_model, corpus: Path) -> None:
     assert all(p in tr.phone_set for p in result.phones)
     wave, sr = sf.read(str(held.wavs[utt]), dtype="float32")
     assert tr.transcribe(wave, sample_rate=sr).phones == result.phones  # array input: same answer
-    cmd = subprocess.run([sys.executable, "-m", "phonrec.transcribe", str(aligned_model[0]), str(held.wavs[utt]), "--json"],
-                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    cmd = subprocess.run(
+        [sys.executable, "-m", "phonrec.transcribe", str(aligned_model[0]), str(held.wavs[utt]), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert cmd.returncode == 0, cmd.stderr
     printed = json.loads(cmd.stdout.splitlines()[0])
     assert printed["phones"] == result.phones

@@ -105,8 +105,36 @@ def test_full_61_to_48_and_39_tables_match_kaldi():
 
 def test_fold_timit_sequence_deletes_q_and_accepts_48_symbols():
     seq = ["h#", "sh", "ix", "hv", "eh", "dcl", "jh", "ih", "q", "axr", "pau", "ux", "zh", "h#"]
-    assert P.fold_timit(seq, to=48) == ["sil", "sh", "ix", "hh", "eh", "vcl", "jh", "ih", "er", "sil", "uw", "zh", "sil"]
-    assert P.fold_timit(seq, to=39) == ["sil", "sh", "ih", "hh", "eh", "sil", "jh", "ih", "er", "sil", "uw", "sh", "sil"]
+    assert P.fold_timit(seq, to=48) == [
+        "sil",
+        "sh",
+        "ix",
+        "hh",
+        "eh",
+        "vcl",
+        "jh",
+        "ih",
+        "er",
+        "sil",
+        "uw",
+        "zh",
+        "sil",
+    ]
+    assert P.fold_timit(seq, to=39) == [
+        "sil",
+        "sh",
+        "ih",
+        "hh",
+        "eh",
+        "sil",
+        "jh",
+        "ih",
+        "er",
+        "sil",
+        "uw",
+        "sh",
+        "sil",
+    ]
     assert P.fold_timit(["cl", "vcl", "sil", "epi", "ix"], to=39) == ["sil", "sil", "sil", "sil", "ih"]
     assert P.fold_timit(["AO", "Q"], to=39) == ["aa"]
     # 39-class symbols are fixed points
@@ -150,7 +178,13 @@ def test_fold_for_scoring_timit39_policy():
 def test_fold_for_scoring_cmu39_policy():
     assert P.fold_for_scoring(list(P.CMU_PHONES), scheme="cmu39") == list(P.CMU_PHONES)
     assert P.fold_for_scoring(["ix", "ax-h", "axr", "nx", "el", "dx", "tcl", "q", "zh"], scheme="cmu39") == [
-        "ih", "ah", "er", "n", "l", "dx", "zh",
+        "ih",
+        "ah",
+        "er",
+        "n",
+        "l",
+        "dx",
+        "zh",
     ]
     assert set(P.scoring_symbols("cmu39")) == set(P.CMU_PHONES) | {"dx"}
 

@@ -32,6 +32,7 @@ def _tmp() -> tempfile.TemporaryDirectory:
 
 # --- parsers -------------------------------------------------------------------------------------
 
+
 @SETTINGS
 @given(st.dictionaries(token, st.lists(token, min_size=1, max_size=4).map(" ".join), max_size=8))
 def test_kaldi_map_round_trip(entries: dict[str, str]) -> None:
@@ -41,9 +42,15 @@ def test_kaldi_map_round_trip(entries: dict[str, str]) -> None:
 
 
 @SETTINGS
-@given(st.dictionaries(token, st.tuples(token, words.map(" ".join), token,
-                                        st.lists(_phone, min_size=1, max_size=5)), min_size=1, max_size=6),
-       st.booleans())
+@given(
+    st.dictionaries(
+        token,
+        st.tuples(token, words.map(" ".join), token, st.lists(_phone, min_size=1, max_size=5)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
 def test_datadir_round_trip(utts: dict[str, tuple], with_phones: bool) -> None:
     with _tmp() as d:
         root = Path(d)
@@ -74,10 +81,15 @@ _prob = st.floats(min_value=1e-6, max_value=1.0, allow_nan=False, exclude_min=Fa
 
 
 @SETTINGS
-@given(st.dictionaries(st.text(st.characters(categories=("Lu", "Nd")), min_size=1, max_size=6),
-                       st.lists(st.tuples(_pron, _prob), min_size=1, max_size=3, unique_by=lambda t: t[0]),
-                       min_size=1, max_size=8),
-       st.booleans())
+@given(
+    st.dictionaries(
+        st.text(st.characters(categories=("Lu", "Nd")), min_size=1, max_size=6),
+        st.lists(st.tuples(_pron, _prob), min_size=1, max_size=3, unique_by=lambda t: t[0]),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+)
 def test_lexicon_kaldi_round_trip(entries: dict[str, list], with_probs: bool) -> None:
     lex = Lexicon()
     for word, prons in entries.items():

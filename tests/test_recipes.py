@@ -18,14 +18,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
-
 from conftest import REPO_ROOT, FliteUtterance
+from safetensors.torch import load_file
+from test_corpora import _write_timit_sentence
+
 from phonrec.data.datadir import DataDir, read_kaldi_map
 from phonrec.lexicon import Lexicon, cmudict_path
 from phonrec.metrics import edit_distance
 from phonrec.phones import TIMIT_61_TO_48, PhoneSet, fold_for_scoring
-from test_corpora import _write_timit_sentence
 
 # Tiny networks and one thread: the point is that every stage runs, not what it learns.
 TINY = ["model.hidden=32", "model.layers=1", "trainer.num_threads=1", "trainer.progress=false"]
@@ -35,8 +35,14 @@ MODEL_FILES = ("config.yaml", "model.safetensors", "phones.txt", "cmvn.json")
 def run_recipe(name: str, *args: str, timeout: int = 600) -> str:
     """``bash recipes/NAME/run.sh ARGS`` from the repository root; returns stdout + stderr."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PY": sys.executable}
-    proc = subprocess.run(["bash", str(REPO_ROOT / "recipes" / name / "run.sh"), *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "recipes" / name / "run.sh"), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"recipes/{name}/run.sh failed ({proc.returncode}):\n{out[-6000:]}"
     return out
@@ -85,8 +91,20 @@ def table_rows(path: Path) -> list[list[str]]:
 def test_speechocean762_recipe_tiny(shared_data, tmp_path):
     corpus = shared_data / "speechocean762"
     data, exp = tmp_path / "data", tmp_path / "exp"
-    run_recipe("speechocean762", "--size", "tiny", "--corpus", str(corpus), "--data", str(data),
-               "--exp", str(exp), "--jobs", "1", *TINY)
+    run_recipe(
+        "speechocean762",
+        "--size",
+        "tiny",
+        "--corpus",
+        str(corpus),
+        "--data",
+        str(data),
+        "--exp",
+        str(exp),
+        "--jobs",
+        "1",
+        *TINY,
+    )
     train, dev = DataDir.load(data / "train"), DataDir.load(data / "dev")
     # tiny = 3 speakers x 4 utterances per split, speakers disjoint, all from the corpus's utt2spk
     utt2spk = read_kaldi_map(corpus / "train" / "utt2spk")
@@ -111,15 +129,18 @@ def test_speechocean762_recipe_tiny(shared_data, tmp_path):
         for decoder in ("greedy", "beam", "lexicon"):
             check_report(exp / model / f"decode-{decoder}-dev", dev, words=decoder == "lexicon")
     rows = table_rows(exp / "results.md")
-    assert [(r[0], r[1], r[2]) for r in rows] == [(m, "dev", d) for m in ("ctc", "aligned") for d in ("greedy", "beam", "lexicon")]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (m, "dev", d) for m in ("ctc", "aligned") for d in ("greedy", "beam", "lexicon")
+    ]
 
 
 # --- FSDD ----------------------------------------------------------------------------------------
 def test_fsdd_recipe_tiny(shared_data, tmp_path):
     corpus = shared_data / "fsdd"
     data, exp = tmp_path / "data", tmp_path / "exp"
-    run_recipe("fsdd", "--size", "tiny", "--corpus", str(corpus), "--data", str(data), "--exp", str(exp),
-               "--jobs", "1", *TINY)
+    run_recipe(
+        "fsdd", "--size", "tiny", "--corpus", str(corpus), "--data", str(data), "--exp", str(exp), "--jobs", "1", *TINY
+    )
     train, test = DataDir.load(data / "train"), DataDir.load(data / "test")
     assert test.speakers() == ["george"] and "george" not in train.speakers()
     # 10 recordings per speaker, one of each digit; the digit of the file name is the transcript
@@ -178,8 +199,22 @@ def tiny_timit(flite_utterances: list[FliteUtterance], tmp_path_factory) -> Path
 @pytest.mark.parametrize("phones", ["61", pytest.param("48", marks=pytest.mark.slow)])
 def test_timit_recipe_tiny(tiny_timit, flite_utterances, tmp_path, phones):
     data, exp = tmp_path / "data", tmp_path / "exp"
-    run_recipe("timit", "--size", "tiny", "--corpus", str(tiny_timit), "--phones", phones, "--data", str(data),
-               "--exp", str(exp), "--jobs", "1", *TINY)
+    run_recipe(
+        "timit",
+        "--size",
+        "tiny",
+        "--corpus",
+        str(tiny_timit),
+        "--phones",
+        phones,
+        "--data",
+        str(data),
+        "--exp",
+        str(exp),
+        "--jobs",
+        "1",
+        *TINY,
+    )
     n = len(flite_utterances)
     dirs = {s: DataDir.load(data / s) for s in ("train", "dev", "test")}
     assert len(dirs["train"]) == 2 * n and dirs["dev"].speakers() == ["faks0"] and dirs["test"].speakers() == ["mdab0"]
@@ -202,8 +237,13 @@ def test_timit_recipe_tiny(tiny_timit, flite_utterances, tmp_path, phones):
 
 
 def test_timit_recipe_needs_a_corpus_path(tmp_path):
-    proc = subprocess.run(["bash", str(REPO_ROOT / "recipes" / "timit" / "run.sh"), "--data", str(tmp_path / "d")],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "recipes" / "timit" / "run.sh"), "--data", str(tmp_path / "d")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "--corpus" in proc.stderr
 
 
@@ -213,7 +253,9 @@ def test_synth_recipe_tiny(tmp_path):
     if shutil.which("flite") is None:
         pytest.skip("flite is not installed (Debian package 'flite')")
     data, exp = tmp_path / "data", tmp_path / "exp"
-    run_recipe("synth", "--size", "tiny", "--data", str(data), "--exp", str(exp), "--jobs", "1", "--distractors", "50", *TINY)
+    run_recipe(
+        "synth", "--size", "tiny", "--data", str(data), "--exp", str(exp), "--jobs", "1", "--distractors", "50", *TINY
+    )
     for model in ("aligned", "ctc"):
         check_model_dir(exp / model / "model")
         for split in ("dev", "test"):

@@ -115,7 +115,9 @@ def test_segments_end_with_the_audio_and_scale_with_the_warp(corpus):
             if sp["f0_mean"] is not None:
                 cmd += ["-s", f"int_f0_target_mean={sp['f0_mean']}"]
             raw = d.wavs[u].with_name("raw.wav")
-            out = subprocess.run(cmd + ["-psdur", "-t", d.text[u].lower(), "-o", str(raw)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                cmd + ["-psdur", "-t", d.text[u].lower(), "-o", str(raw)], capture_output=True, text=True, check=True
+            )
             info = sf.info(str(raw))
             ends = [float(t.split(":")[1]) for t in out.stdout.split()]
             raw.unlink()
@@ -140,7 +142,9 @@ def test_flite_final_pau_ends_at_audio_end_for_clustergen_voices(voice, tmp_path
 
 @pytest.mark.parametrize("voice", ["kal16", "kal"])
 def test_diphone_audio_stops_inside_the_final_pau(voice, tmp_path):
-    audio, sr, pairs = S.synthesize(("THE", "SMALL", "HOUSE", "WAS", "QUIET"), S.Speaker("x", voice, 1.0, 120.0, 1.0), tmp_path / "a.wav")
+    audio, sr, pairs = S.synthesize(
+        ("THE", "SMALL", "HOUSE", "WAS", "QUIET"), S.Speaker("x", voice, 1.0, 120.0, 1.0), tmp_path / "a.wav"
+    )
     assert sr == (8000 if voice == "kal" else 16000)
     assert pairs[-2][1] < len(audio) / sr < pairs[-1][1]
 
@@ -186,7 +190,9 @@ def test_same_seed_same_corpus_for_any_job_count(corpus, tmp_path):
             assert a[split].wavs[u].read_bytes() == b[split].wavs[u].read_bytes()
     different = S.plan_utterances(small_cfg(seed=SEED + 1), vocabulary=["CAT", "DOG", "RAN", "THE"])
     same = S.plan_utterances(small_cfg(), vocabulary=["CAT", "DOG", "RAN", "THE"])
-    assert [s.words for s in same] == [s.words for s in S.plan_utterances(small_cfg(), vocabulary=["CAT", "DOG", "RAN", "THE"])]
+    assert [s.words for s in same] == [
+        s.words for s in S.plan_utterances(small_cfg(), vocabulary=["CAT", "DOG", "RAN", "THE"])
+    ]
     assert [s.words for s in same] != [s.words for s in different]
 
 
@@ -211,7 +217,9 @@ def test_partial_output_is_resumed_and_other_settings_refused(corpus, tmp_path):
 
 def test_text_file_lines_accepted_and_rejected(tmp_path):
     text = tmp_path / "sentences.txt"
-    text.write_text("Hello world.\n\n  don't stop now\nthe 42 cats\nzzxqv house\n  Good   morning, my friend!\n", encoding="utf-8")
+    text.write_text(
+        "Hello world.\n\n  don't stop now\nthe 42 cats\nzzxqv house\n  Good   morning, my friend!\n", encoding="utf-8"
+    )
     out = tmp_path / "t"
     assert S.main([str(out), "--num-utts", "6", "--text", str(text), "--jobs", "1", "--quiet", "--seed", "1"]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -256,7 +264,12 @@ def test_parse_psdur_and_segments_hand_built():
     pairs = S.parse_psdur("pau:0.200 dh:0.250 ax:0.300 pau:0.400 pau:0.500 k:0.600 pau:0.800\n")
     segs = S.ends_to_segments(pairs, time_scale=0.5)
     assert [(s.label, s.start, s.end) for s in segs] == [
-        ("sil", 0.0, 0.1), ("dh", 0.1, 0.125), ("ah", 0.125, 0.15), ("sil", 0.15, 0.25), ("k", 0.25, 0.3), ("sil", 0.3, 0.4)
+        ("sil", 0.0, 0.1),
+        ("dh", 0.1, 0.125),
+        ("ah", 0.125, 0.15),
+        ("sil", 0.15, 0.25),
+        ("k", 0.25, 0.3),
+        ("sil", 0.3, 0.4),
     ]
     for bad in ("pau:0.2 dh", "pau:0.3 dh:0.2", "", "PAU:x"):
         with pytest.raises(ValueError):

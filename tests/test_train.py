@@ -14,9 +14,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from safetensors.torch import load_file
+from test_dataset import make_noise_datadir
 
 from phonrec.train import CONF_DIR, ConfigError, run
-from test_dataset import make_noise_datadir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,13 +27,24 @@ def compose_cfg(overrides: list[str]):
 
 
 def noise_overrides(tmp_path: Path, data: Path, extra: list[str] = ()) -> list[str]:
-    return [f"data.train={data}", f"data.dev={data}", f"exp_dir={tmp_path / 'exp'}", "model=small",
-            "trainer=tiny", "model.hidden=16", "model.layers=1", "model.dropout=0.0", "features.n_mels=20",
-            "features.specaugment=null", "trainer.num_threads=1", *extra]
+    return [
+        f"data.train={data}",
+        f"data.dev={data}",
+        f"exp_dir={tmp_path / 'exp'}",
+        "model=small",
+        "trainer=tiny",
+        "model.hidden=16",
+        "model.layers=1",
+        "model.dropout=0.0",
+        "features.n_mels=20",
+        "features.specaugment=null",
+        "trainer.num_threads=1",
+        *extra,
+    ]
 
 
 def test_unknown_trainer_key_is_named(tmp_path: Path) -> None:
-    data = make_noise_datadir(tmp_path, [0.3, 0.3])
+    make_noise_datadir(tmp_path, [0.3, 0.3])
     cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", ["+trainer.learning_rate=0.1"]))
     with pytest.raises(ConfigError, match="trainer.learning_rate"):
         run(cfg)
@@ -65,18 +76,51 @@ def _equal_length_data(tmp_path: Path) -> Path:
 def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
     """torchrun with 2 CPU ranks: ranks agree exactly, and equal one process on the same global batches."""
     data = _equal_length_data(tmp_path)
-    common = [f"data.train={data}", f"data.dev={data}", "model=small", "model.hidden=16", "model.layers=1",
-              "model.dropout=0.0", "features.n_mels=20", "features.specaugment=null", "trainer=tiny",
-              "trainer.epochs=2", "trainer.max_frames=400", "trainer.num_threads=1", "trainer.lr=0.01"]
+    common = [
+        f"data.train={data}",
+        f"data.dev={data}",
+        "model=small",
+        "model.hidden=16",
+        "model.layers=1",
+        "model.dropout=0.0",
+        "features.n_mels=20",
+        "features.specaugment=null",
+        "trainer=tiny",
+        "trainer.epochs=2",
+        "trainer.max_frames=400",
+        "trainer.num_threads=1",
+        "trainer.lr=0.01",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
-                          "-m", "phonrec.train", *common, f"exp_dir={tmp_path / 'ddp'}"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=280)
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29517",
+            "-m",
+            "phonrec.train",
+            *common,
+            f"exp_dir={tmp_path / 'ddp'}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     log_text = (tmp_path / "ddp" / "train.log").read_text()
     assert "max parameter difference to rank 0: 0" in log_text
-    single = subprocess.run([sys.executable, "-m", "phonrec.train", *common, f"exp_dir={tmp_path / 'one'}"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=280)
+    single = subprocess.run(
+        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={tmp_path / 'one'}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     a = load_file(str(tmp_path / "ddp" / "model" / "model.safetensors"))
     b = load_file(str(tmp_path / "one" / "model" / "model.safetensors"))
@@ -95,17 +139,38 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, kill_at: str
     the checkpoint on disk is never torn and the finished run matches an uninterrupted one."""
     make_noise_datadir(tmp_path, [0.3 + 0.01 * i for i in range(40)])
     data = tmp_path / "data"
-    common = [f"data.train={data}", f"data.dev={data}", "model=small", "model.hidden=32", "model.layers=2",
-              "features.n_mels=20", "trainer=tiny", "trainer.epochs=4", "trainer.max_frames=300",
-              "trainer.num_threads=1", "trainer.progress=false"]
+    common = [
+        f"data.train={data}",
+        f"data.dev={data}",
+        "model=small",
+        "model.hidden=32",
+        "model.layers=2",
+        "features.n_mels=20",
+        "trainer=tiny",
+        "trainer.epochs=4",
+        "trainer.max_frames=300",
+        "trainer.num_threads=1",
+        "trainer.progress=false",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    full = subprocess.run([sys.executable, "-m", "phonrec.train", *common, f"exp_dir={tmp_path / 'full'}"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    full = subprocess.run(
+        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={tmp_path / 'full'}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert full.returncode == 0, full.stderr[-3000:]
 
     exp = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "phonrec.train", *common, f"exp_dir={exp}"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={exp}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
 
     def wait_for(path: Path) -> float:
@@ -124,8 +189,14 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, kill_at: str
     assert not (exp / "model").exists()  # it really died before finishing
     state = torch.load(exp / "checkpoints" / "last.pt", weights_only=True)  # never torn: written atomically
     assert state["epoch"] in (1, 2)
-    resumed = subprocess.run([sys.executable, "-m", "phonrec.train", *common, f"exp_dir={exp}", "trainer.resume=true"],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={exp}", "trainer.resume=true"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     h_full = json.loads((tmp_path / "full" / "metrics.json").read_text())["history"]
     h_res = json.loads((exp / "metrics.json").read_text())["history"]

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_dataset import make_noise_datadir
+from test_long_audio import make_model_dir
+from test_train import compose_cfg, noise_overrides
 
 from phonrec.data.datadir import DataDir, DataDirError, resolve_wav_path
 from phonrec.data.dataset import FeatureCache
 from phonrec.features import FeatureConfig
 from phonrec.train import ConfigError, run
 from phonrec.transcribe import Transcriber
-from test_dataset import make_noise_datadir
-from test_long_audio import make_model_dir
-from test_train import compose_cfg, noise_overrides
 
 
 class Payload:
@@ -95,7 +95,9 @@ def test_weights_of_another_shape_are_refused(tmp_path: Path) -> None:
     good = make_model_dir(tmp_path / "a", phones=("sil", "ah", "b"))
     other = make_model_dir(tmp_path / "b", phones=("sil", "ah", "b", "k"))
     (good / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
-    with pytest.raises(ValueError, match=r"(?s)model\.safetensors: weights do not fit .*size mismatch for output\.weight"):
+    with pytest.raises(
+        ValueError, match=r"(?s)model\.safetensors: weights do not fit .*size mismatch for output\.weight"
+    ):
         Transcriber.from_pretrained(good)
 
 
@@ -108,6 +110,7 @@ def test_incomplete_model_directory_names_the_missing_file(tmp_path: Path, missi
 
 
 # --- wav.scp -------------------------------------------------------------------------------------
+
 
 def test_wav_scp_paths_resolve_against_the_data_directory(tmp_path: Path, monkeypatch) -> None:
     data = tmp_path / "corpus" / "data"
@@ -146,20 +149,24 @@ def test_wav_scp_entry_naming_a_command_is_just_a_missing_file(tmp_path: Path, c
 
 # --- config values -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("override, names", [
-    ("+features.n_mel=40", "features.n_mel"),
-    ("+features.specaugment.freq_mask=1", "features.specaugment.freq_mask"),
-    ("features.n_mels=abc", "n_mels"),
-    ("features.hop_ms=fast", "hop_ms"),
-    ("features.cmvn=sometimes", "features.cmvn"),
-    ("+model.hiden=8", "hiden"),
-    ("model.hidden=abc", "hidden"),
-    ("model.dropout=1.5", "dropout"),
-    ("trainer.optimizer=sgd", "trainer.optimizer"),
-    ("trainer.nonfinite=ignore", "trainer.nonfinite"),
-    ("trainer.lr=-1", "trainer.lr"),
-    ("divergence.name=mse", "divergence.name"),
-])
+
+@pytest.mark.parametrize(
+    "override, names",
+    [
+        ("+features.n_mel=40", "features.n_mel"),
+        ("+features.specaugment.freq_mask=1", "features.specaugment.freq_mask"),
+        ("features.n_mels=abc", "n_mels"),
+        ("features.hop_ms=fast", "hop_ms"),
+        ("features.cmvn=sometimes", "features.cmvn"),
+        ("+model.hiden=8", "hiden"),
+        ("model.hidden=abc", "hidden"),
+        ("model.dropout=1.5", "dropout"),
+        ("trainer.optimizer=sgd", "trainer.optimizer"),
+        ("trainer.nonfinite=ignore", "trainer.nonfinite"),
+        ("trainer.lr=-1", "trainer.lr"),
+        ("divergence.name=mse", "divergence.name"),
+    ],
+)
 def test_bad_config_values_name_the_key(tmp_path: Path, override: str, names: str) -> None:
     make_noise_datadir(tmp_path, [0.3, 0.3])
     cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", [override]))
@@ -168,16 +175,24 @@ def test_bad_config_values_name_the_key(tmp_path: Path, override: str, names: st
     assert not (tmp_path / "exp" / "model").exists()
 
 
-@pytest.mark.parametrize("override, names", [
-    ("trainer.epochs=abc", "trainer.epochs"),
-    ("trainer.lr=fast", "trainer.lr"),
-    ("trainer.resume=maybe", "trainer.resume"),
-    ("trainer.patience=x", "trainer.patience"),
-    ("trainer.grad_clip=x", "trainer.grad_clip"),
-])
+@pytest.mark.parametrize(
+    "override, names",
+    [
+        ("trainer.epochs=abc", "trainer.epochs"),
+        ("trainer.lr=fast", "trainer.lr"),
+        ("trainer.resume=maybe", "trainer.resume"),
+        ("trainer.patience=x", "trainer.patience"),
+        ("trainer.grad_clip=x", "trainer.grad_clip"),
+    ],
+)
 def test_wrongly_typed_trainer_values_name_the_key(tmp_path: Path, override: str, names: str) -> None:
     make_noise_datadir(tmp_path, [0.3, 0.3])
-    cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", [override, "trainer.epochs=1"]
-                                      if not override.startswith("trainer.epochs") else [override]))
+    cfg = compose_cfg(
+        noise_overrides(
+            tmp_path,
+            tmp_path / "data",
+            [override, "trainer.epochs=1"] if not override.startswith("trainer.epochs") else [override],
+        )
+    )
     with pytest.raises(ConfigError, match=names.replace(".", r"\.")):
         run(cfg)

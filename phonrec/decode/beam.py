@@ -181,7 +181,9 @@ def viterbi_phone_loop(
     return runs_to_spans(labels)
 
 
-def _backtrace_min_duration(arr: np.ndarray, d: int, trans: np.ndarray, init: np.ndarray, fin: np.ndarray) -> list[Span]:
+def _backtrace_min_duration(
+    arr: np.ndarray, d: int, trans: np.ndarray, init: np.ndarray, fin: np.ndarray
+) -> list[Span]:
     """Phone loop Viterbi for ``d > 1``: states (frames-so-far capped at d, phone), (T, K) backpointers."""
     T, K = arr.shape
     V = np.full((d, K), NEG_INF)
@@ -260,7 +262,9 @@ def phone_beam_search(
     big = np.zeros((K + 1, K + 1)) if lm is None else lm_weight * lm.log_probs
     if blank is None:
         trans = big[:K, :K] + insertion_bonus
-        return viterbi_phone_loop(arr, None, min_duration, transitions=trans, initial=big[K, :K] + insertion_bonus, final=big[:K, K])
+        return viterbi_phone_loop(
+            arr, None, min_duration, transitions=trans, initial=big[K, :K] + insertion_bonus, final=big[:K, K]
+        )
     if not 0 <= blank < K:
         raise ValueError(f"blank id {blank} outside [0, K={K})")
     if min_duration != 1:

@@ -71,8 +71,13 @@ def build_decoder(dcfg: dict, phone_set: PhoneSet, model_dir: Path, train_phones
         lm = None
         if dcfg.get("lm"):
             lm_path = Path(dcfg["lm"])
-            lm = WordLM.from_arpa(lm_path) if lm_path.suffix == ".arpa" else WordLM.from_text(
-                [line.split(maxsplit=1)[1] if " " in line else "" for line in lm_path.read_text().splitlines()])
+            lm = (
+                WordLM.from_arpa(lm_path)
+                if lm_path.suffix == ".arpa"
+                else WordLM.from_text(
+                    [line.split(maxsplit=1)[1] if " " in line else "" for line in lm_path.read_text().splitlines()]
+                )
+            )
         opts = {k: v for k, v in dcfg.items() if k not in ("name", "lexicon", "lm", "train_data")}
         decoder = LexiconDecoder(lexicon, phone_set, blank=blank, lm=lm, **opts)
 
@@ -133,8 +138,9 @@ def score(data: DataDir, hyps: dict[str, list[str]], words: dict[str, list[str]]
     return out
 
 
-def frame_accuracy_of(data: DataDir, log_probs: dict[str, torch.Tensor], phone_set: PhoneSet,
-                      frame_factor: int = 1) -> float:
+def frame_accuracy_of(
+    data: DataDir, log_probs: dict[str, torch.Tensor], phone_set: PhoneSet, frame_factor: int = 1
+) -> float:
     """Share of feature frames whose arg-max symbol equals the reference alignment (frame-level models).
 
     ``log_probs`` are ``(T', K)`` per utterance with ``T' = ceil(T / frame_factor)`` (stacked or
@@ -157,16 +163,23 @@ def format_report(summary: dict[str, Any]) -> str:
     for unit in ("phones", "words"):
         if unit in summary:
             c = summary[unit]
-            lines.append(f"{unit:8} {summary['utterances']:6d} {c['reference_length']:7d} {c['substitutions']:6d} "
-                         f"{c['deletions']:6d} {c['insertions']:6d} {100 * c['rate']:7.2f}")
+            lines.append(
+                f"{unit:8} {summary['utterances']:6d} {c['reference_length']:7d} {c['substitutions']:6d} "
+                f"{c['deletions']:6d} {c['insertions']:6d} {100 * c['rate']:7.2f}"
+            )
     if summary.get("empty_hypotheses"):
         lines.append(f"{summary['empty_hypotheses']} utterances got an empty hypothesis (scored as deletions)")
     if "frame_accuracy" in summary:
         lines.append(f"frame accuracy {100 * summary['frame_accuracy']:.2f}%")
     if summary.get("skipped"):
-        lines.append(f"NOT SCORED: {len(summary['skipped'])} utterances could not be loaded or decoded "
-                     f"(see report.json 'skipped'); the rates above leave them out")
-    lines.append(f"real-time factor {summary['rtf']:.4f} (network {summary['rtf_network']:.4f}, search {summary['rtf_search']:.4f})")
+        lines.append(
+            f"NOT SCORED: {len(summary['skipped'])} utterances could not be loaded or decoded "
+            f"(see report.json 'skipped'); the rates above leave them out"
+        )
+    lines.append(
+        f"real-time factor {summary['rtf']:.4f} (network {summary['rtf_network']:.4f}, "
+        f"search {summary['rtf_search']:.4f})"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -175,17 +188,25 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     model_dir = Path(cfg.model_dir)
     data = DataDir.load(cfg.data_dir)
-    out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else model_dir.parent / f"decode-{cfg.decoder.name}-{Path(cfg.data_dir).name}"
+    out_dir = (
+        Path(cfg.out_dir)
+        if cfg.get("out_dir")
+        else model_dir.parent / f"decode-{cfg.decoder.name}-{Path(cfg.data_dir).name}"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
     tr = Transcriber.from_pretrained(model_dir, device=cfg.get("device", "cpu"))
-    dcfg = resolve_min_duration(OmegaConf.to_container(cfg.decoder, resolve=True), tr.hop_ms, tr.phone_set.blank_id is None)
+    dcfg = resolve_min_duration(
+        OmegaConf.to_container(cfg.decoder, resolve=True), tr.hop_ms, tr.phone_set.blank_id is None
+    )
     train_phones = None
     if dcfg["name"] == "beam" and not dcfg.get("phone_lm") and dcfg.get("train_data"):
         train = DataDir.load(dcfg["train_data"])
         ps = tr.phone_set
-        train_phones = [[ps.index(p) for p in seq if p in ps and p != ps.silence] for seq in (train.phones or {}).values()]
+        train_phones = [
+            [ps.index(p) for p in seq if p in ps and p != ps.silence] for seq in (train.phones or {}).values()
+        ]
     args = (dcfg, tr.phone_set, model_dir, train_phones)
     _init_worker(*args)  # builds the decoder now: a bad lexicon or LM fails before the network pass
 
@@ -227,15 +248,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     else:
         pool, results = None, map(_decode_one, items)
     symbols = tr.phone_set.symbols
-    for utt, spans, w, _, error in tqdm(results, total=len(items), desc=f"decode ({dcfg['name']})", unit="utt", mininterval=1.0):
+    for utt, spans, w, _, error in tqdm(
+        results, total=len(items), desc=f"decode ({dcfg['name']})", unit="utt", mininterval=1.0
+    ):
         if error is not None:
             bad[utt] = error
             continue
         hyps[utt] = [symbols[s.phone] for s in spans]
         if w is not None:
             words[utt] = list(w)
-        spans_out += [f"{utt} {symbols[s.phone]} {frames_to_seconds(s.start, tr.hop_ms):.3f} "
-                      f"{frames_to_seconds(s.end, tr.hop_ms):.3f}" for s in spans]
+        spans_out += [
+            f"{utt} {symbols[s.phone]} {frames_to_seconds(s.start, tr.hop_ms):.3f} "
+            f"{frames_to_seconds(s.end, tr.hop_ms):.3f}"
+            for s in spans
+        ]
     if pool is not None:
         pool.shutdown()
     search_seconds = time.perf_counter() - t0
@@ -245,13 +271,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if words:
         (out_dir / "words.txt").write_text("".join(f"{u} {' '.join(w)}\n" for u, w in sorted(words.items())))
     if bad:
-        log.warning("%d utterances could not be decoded: %s", len(bad), "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5]))
+        log.warning(
+            "%d utterances could not be decoded: %s", len(bad), "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5])
+        )
     summary = score(data, hyps, words if dcfg["name"] == "lexicon" else None)
     if data.alignments and tr.phone_set.blank_id is None:
         summary["frame_accuracy"] = frame_accuracy_of(data, log_probs, tr.phone_set, tr.model.cfg.frame_factor)
-    summary |= {"decoder": dcfg, "model_dir": str(model_dir), "data": str(cfg.data_dir), "skipped": bad,
-                "audio_seconds": audio_seconds, "rtf_network": network_seconds / max(audio_seconds, 1e-9),
-                "rtf_search": search_seconds / max(audio_seconds, 1e-9)}
+    summary |= {
+        "decoder": dcfg,
+        "model_dir": str(model_dir),
+        "data": str(cfg.data_dir),
+        "skipped": bad,
+        "audio_seconds": audio_seconds,
+        "rtf_network": network_seconds / max(audio_seconds, 1e-9),
+        "rtf_search": search_seconds / max(audio_seconds, 1e-9),
+    }
     summary["rtf"] = summary["rtf_network"] + summary["rtf_search"]
     summary["empty_hypotheses"] = sum(not h for h in hyps.values())
     (out_dir / "report.json").write_text(json.dumps(summary, indent=1))

@@ -43,7 +43,9 @@ class Span:
         return self.end - self.start
 
 
-def as_numpy_log_probs(log_probs: torch.Tensor | np.ndarray, length: int | None = None, *, name: str = "log_probs") -> np.ndarray:
+def as_numpy_log_probs(
+    log_probs: torch.Tensor | np.ndarray, length: int | None = None, *, name: str = "log_probs"
+) -> np.ndarray:
     """Validate ``(T, K)`` log-probabilities and return the first ``length`` frames as float32 numpy.
 
     Raises:

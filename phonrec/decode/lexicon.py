@@ -179,7 +179,9 @@ class WordLM:
                 if line.startswith("\\") and line.endswith("-grams:"):
                     section = int(line[1:].split("-")[0])
                     if section > 2:
-                        raise ValueError(f"{path}:{line_no}: only 1-gram and 2-gram ARPA models are supported, found {section}-grams")
+                        raise ValueError(
+                            f"{path}:{line_no}: only 1-gram and 2-gram ARPA models are supported, found {section}-grams"
+                        )
                     continue
                 fields = line.split()
                 try:
@@ -274,7 +276,9 @@ class PrefixTree:
                 try:
                     pid = [ids[p] for p in pron]
                 except KeyError as e:
-                    raise ValueError(f"lexicon word {w!r}: phone {e.args[0]!r} is not in the {len(phone_set)}-symbol phone set") from None
+                    raise ValueError(
+                        f"lexicon word {w!r}: phone {e.args[0]!r} is not in the {len(phone_set)}-symbol phone set"
+                    ) from None
                 if phone_set.blank_id is not None and phone_set.blank_id in pid:
                     raise ValueError(f"lexicon word {w!r} spells the blank symbol")
                 ent_node.append(insert(pid))
@@ -282,7 +286,13 @@ class PrefixTree:
         if silence_id is not None:
             ent_node.append(insert([silence_id]))
             ent_word.append(-1)
-        return cls(np.array(parent, np.int64), np.array(phone, np.int64), np.array(ent_node, np.int64), np.array(ent_word, np.int64), words)
+        return cls(
+            np.array(parent, np.int64),
+            np.array(phone, np.int64),
+            np.array(ent_node, np.int64),
+            np.array(ent_word, np.int64),
+            words,
+        )
 
     def __len__(self) -> int:
         return int(self.parent.size)
@@ -390,7 +400,7 @@ def _const(ids: np.ndarray, score: float | np.ndarray, rec: int | np.ndarray) ->
 
 
 def _best_exit(ex: _Active, allowed: np.ndarray | None = None) -> int:
-    """Position in ``ex`` (K,) of the best finite exit among ``allowed`` (K,) (lowest entry id among ties); -1 if none."""
+    """Position in ``ex`` (K,) of the best finite exit among ``allowed`` (K,) (ties: lowest entry id); -1 if none."""
     tot = ex.score if allowed is None else np.where(allowed, ex.score, NEG_INF)
     if tot.size == 0:
         return -1
@@ -470,7 +480,9 @@ class _Workspace:
         """(M,) LM histories of paths with records ``rec`` (M,)."""
         return self._hist[rec + 1]
 
-    def enter(self, ids: np.ndarray, pre: np.ndarray, post: np.ndarray, rec: np.ndarray, cands: _Active, c_add: np.ndarray) -> _States:
+    def enter(
+        self, ids: np.ndarray, pre: np.ndarray, post: np.ndarray, rec: np.ndarray, cands: _Active, c_add: np.ndarray
+    ) -> _States:
         """Recombine candidate paths into row 0 (phone states) of the nodes ``ids``.
 
         Per node the better score before emission wins (the current one on ties), as in a dense
@@ -503,7 +515,11 @@ class _Workspace:
         add_s[0] = cands.score.take(new) + c_add.take(new)
         add_r = np.full((post.shape[0], new.size), -1, np.int64)
         add_r[0] = cands.rec.take(new)
-        return _States(np.concatenate([ids, cands.ids.take(new)]), np.concatenate([post, add_s], axis=1), np.concatenate([rec, add_r], axis=1))
+        return _States(
+            np.concatenate([ids, cands.ids.take(new)]),
+            np.concatenate([post, add_s], axis=1),
+            np.concatenate([rec, add_r], axis=1),
+        )
 
 
 class LexiconDecoder:
@@ -654,7 +670,9 @@ class LexiconDecoder:
             out.append(_Active(ex.ids[order], fin[order], ex.rec[order]))
         return _Active(*(np.concatenate(x) for x in zip(*out)))
 
-    def _root_entry(self, ws: _Workspace, ex: _Active, new_hist: np.ndarray | None, allowed: np.ndarray | None = None) -> int:
+    def _root_entry(
+        self, ws: _Workspace, ex: _Active, new_hist: np.ndarray | None, allowed: np.ndarray | None = None
+    ) -> int:
         """Record the best word exit of ``ex`` among ``allowed`` (:func:`_best_exit`).
 
         Returns:
@@ -685,7 +703,13 @@ class LexiconDecoder:
         return _compact(st), best
 
     def _advance(
-        self, ws: _Workspace, pre: _States, add: np.ndarray, em: np.ndarray, parents: list[tuple[np.ndarray, np.ndarray, _Active]], roots: _Active
+        self,
+        ws: _Workspace,
+        pre: _States,
+        add: np.ndarray,
+        em: np.ndarray,
+        parents: list[tuple[np.ndarray, np.ndarray, _Active]],
+        roots: _Active,
     ) -> tuple[_States, float]:
         """Finish one frame: recombine the phone-state candidates, add the emission, prune.
 
@@ -717,9 +741,10 @@ class LexiconDecoder:
             cands, c_add = _take(cands, keep), c_add.take(keep)
         return self._prune(ws.enter(pre.ids, pre.score, post, pre.rec, cands, c_add))
 
-
     # ---- search ------------------------------------------------------------------------------
-    def decode(self, log_probs: torch.Tensor | np.ndarray, length: int | None = None, nbest: int = 1) -> list[Hypothesis]:
+    def decode(
+        self, log_probs: torch.Tensor | np.ndarray, length: int | None = None, nbest: int = 1
+    ) -> list[Hypothesis]:
         """Decode one utterance.
 
         Args:
@@ -769,7 +794,9 @@ class LexiconDecoder:
                 rec = np.concatenate([np.full((1, st.ids.size), -1, np.int64), st.rec[: d - 2], top.rec[None]])
                 pre = _States(st.ids, score, rec)
             em = arr[t]
-            st, _ = self._advance(ws, pre, em.take(ph.take(st.ids))[None, :], em, [(self._kid_ptr, self._kids, last)], roots)
+            st, _ = self._advance(
+                ws, pre, em.take(ph.take(st.ids))[None, :], em, [(self._kid_ptr, self._kids, last)], roots
+            )
         return self._final([_row(st, d - 1)], ws)
 
     def _ctc_roots(self, ws: _Workspace, broot: float, P: _Active, B: _Active) -> _Active:
@@ -803,7 +830,10 @@ class LexiconDecoder:
         return _const(rc, *_first_max(cands))
 
     def _search_ctc(self, arr: np.ndarray, ws: _Workspace) -> _Active:
-        """CTC search (rows of :class:`_States`: phone state P, blank-after-phone state B); returns :meth:`_final` candidates."""
+        """CTC search (rows of :class:`_States`: phone state P, blank-after-phone state B).
+
+        Returns :meth:`_final` candidates.
+        """
         T, blank, ph, rc = arr.shape[0], self.blank, self.tree.phone, self._root_child
         score = np.stack([arr[0, ph[rc]].astype(np.float64), np.full(rc.size, NEG_INF)])
         st = _compact(_States(rc, score, np.full((2, rc.size), -1, np.int64)))
@@ -815,7 +845,10 @@ class LexiconDecoder:
             nB = _best_of(B, P)
             # phone states: stay, from the parent's blank, from the parent's phone (if the phones
             # differ: best(parent's B, parent's P) is nB, B first as here), from the root
-            parents = [(self._dkid_ptr, self._dkids, nB), (self._skid_ptr, self._skids, _select(B, self._has_skid.take(B.ids)))]
+            parents = [
+                (self._dkid_ptr, self._dkids, nB),
+                (self._skid_ptr, self._skids, _select(B, self._has_skid.take(B.ids))),
+            ]
             em = arr[t]
             add = np.stack([em.take(ph.take(st.ids)), np.full(st.ids.size, em[blank], np.float64)])
             pre = _States(st.ids, np.stack([P.score, nB.score]), np.stack([P.rec, nB.rec]))
@@ -860,4 +893,3 @@ class LexiconDecoder:
         lm = self.lm.sentence_log_prob(words) if self.lm is not None else 0.0
         score = al.score + self.word_penalty * len(words) + self.lm_weight * lm
         return Hypothesis(words, phones, al.spans, score, al.score, lm)
-

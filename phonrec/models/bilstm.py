@@ -95,7 +95,11 @@ class BiLSTMConfig:
             raise ValueError(f"BiLSTMConfig.stack must be in 1..8, got {self.stack}")
         if self.subsample not in (1, 2, 3, 4):
             raise ValueError(f"BiLSTMConfig.subsample must be 1, 2, 3 or 4, got {self.subsample}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, (int, float))
+            or not 0.0 <= self.dropout < 1.0
+        ):
             raise ValueError(f"BiLSTMConfig.dropout must be a float in [0, 1), got {self.dropout!r}")
         if not isinstance(self.bidirectional, bool):
             raise ValueError(f"BiLSTMConfig.bidirectional must be a bool, got {self.bidirectional!r}")
@@ -187,7 +191,9 @@ class BiLSTM(nn.Module):
         in_dim = cfg.proj if cfg.proj > 0 else input_dim * cfg.stack
         self.rnns = nn.ModuleList()
         for i in range(cfg.layers):
-            self.rnns.append(nn.LSTM(in_dim, cfg.hidden, num_layers=1, batch_first=True, bidirectional=cfg.bidirectional))
+            self.rnns.append(
+                nn.LSTM(in_dim, cfg.hidden, num_layers=1, batch_first=True, bidirectional=cfg.bidirectional)
+            )
             in_dim = cfg.hidden * dirs * (cfg.subsample if i == 0 else 1)
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(cfg.hidden * dirs, num_classes)
@@ -238,7 +244,9 @@ class BiLSTM(nn.Module):
             raise ValueError(f"feats must be (B, T, F={self.input_dim}), got {tuple(feats.shape)}")
         B, T, _ = feats.shape
         if lengths.dim() != 1 or lengths.shape[0] != B or lengths.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"lengths must be an integer tensor of shape (B={B},), got {lengths.dtype} {tuple(lengths.shape)}")
+            raise ValueError(
+                f"lengths must be an integer tensor of shape (B={B},), got {lengths.dtype} {tuple(lengths.shape)}"
+            )
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > T:
             raise ValueError(f"lengths must satisfy 1 <= lengths <= T={T}, got min {lo} max {hi}")
@@ -344,7 +352,9 @@ class BiLSTM(nn.Module):
         packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
         for i, rnn in enumerate(self.rnns):
             if i > 0:
-                packed = PackedSequence(self.dropout(packed.data), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+                packed = PackedSequence(
+                    self.dropout(packed.data), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+                )
             packed, _ = rnn(packed)
             if i == 0 and self.cfg.subsample > 1:
                 x, _ = pad_packed_sequence(packed, batch_first=True, total_length=T)  # zeros at padding

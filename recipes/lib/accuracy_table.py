@@ -38,7 +38,10 @@ def main() -> None:
         if not metrics.is_file():
             continue
         final = json.loads(metrics.read_text())["final"]
-        rows.append(f"| frame divergence, weights={w} | arg-max of mean posteriors | {len(test)} | {100 * final['dev_acc']:.1f} | - | - |")
+        rows.append(
+            f"| frame divergence, weights={w} | arg-max of mean posteriors "
+            f"| {len(test)} | {100 * final['dev_acc']:.1f} | - | - |"
+        )
     lexicon_dir = args.exp / "ctc" / "decode-lexicon-test"
     if (lexicon_dir / "report.json").is_file():
         report = json.loads((lexicon_dir / "report.json").read_text())
@@ -47,8 +50,10 @@ def main() -> None:
         correct, total = exact_match_accuracy(test.text, hyp)
         greedy = args.exp / "ctc" / "decode-greedy-test" / "report.json"
         per = f"{100 * json.loads(greedy.read_text())['phones']['rate']:.1f}" if greedy.is_file() else "-"
-        rows.append(f"| CTC phones (CMUdict) | 10-word lexicon | {total} | {100 * correct / max(total, 1):.1f} | "
-                    f"{100 * report['words']['rate']:.1f} | {per} (greedy) |")
+        rows.append(
+            f"| CTC phones (CMUdict) | 10-word lexicon | {total} | {100 * correct / max(total, 1):.1f} | "
+            f"{100 * report['words']['rate']:.1f} | {per} (greedy) |"
+        )
     table = "\n".join(rows) + "\n"
     if args.out:
         args.out.write_text(table)

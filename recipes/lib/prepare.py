@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path, help="where the data directories are written")
     parser.add_argument("--max-speakers", type=int, default=None, help="per split (default: all)")
     parser.add_argument("--max-utts-per-speaker", type=int, default=None, help="default: all")
-    parser.add_argument("--heldout-fraction", type=float, default=DEFAULT_HELDOUT_FRACTION, help="speechocean762 dev speakers")
+    parser.add_argument(
+        "--heldout-fraction", type=float, default=DEFAULT_HELDOUT_FRACTION, help="speechocean762 dev speakers"
+    )
     parser.add_argument("--seed", type=int, default=0, help="speechocean762: which speakers are held out")
     parser.add_argument("--test-speaker", default="george", help="fsdd: the held-out speaker")
     parser.add_argument("--include-sa", action="store_true", help="timit: keep the SA1/SA2 sentences")

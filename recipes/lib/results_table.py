@@ -25,7 +25,10 @@ def main() -> None:
                 r = json.loads(report.read_text())
                 wer = f"{100 * r['words']['rate']:.1f}" if "words" in r else "-"
                 fa = f"{100 * r['frame_accuracy']:.1f}" if "frame_accuracy" in r else "-"
-                rows.append(f"| {model} | {split} | {decoder} | {100 * r['phones']['rate']:.1f} | {wer} | {fa} | {r['rtf']:.4f} |")
+                rows.append(
+                    f"| {model} | {split} | {decoder} | "
+                    f"{100 * r['phones']['rate']:.1f} | {wer} | {fa} | {r['rtf']:.4f} |"
+                )
     table = "\n".join(rows) + "\n"
     if args.out:
         args.out.write_text(table)
