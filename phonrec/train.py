@@ -25,9 +25,7 @@ import math
 import os
 import pickle
 import time
-import types
-import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from phonrec.config import CONF_DIR, ConfigError, dataclass_from
 from phonrec.data.datadir import DataDir
 from phonrec.data.dataset import BucketBatchSampler, FeatureCache, UtteranceDataset, collate, sequence_label
 from phonrec.decode.greedy import greedy_batch
@@ -55,12 +54,7 @@ from phonrec.phones import PhoneSet
 
 log = logging.getLogger("phonrec.train")
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 TARGET_OF = {"frame": "label", "aligned": "aligned", "ctc": "ctc"}
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the key."""
 
 
 @dataclass
@@ -105,46 +99,6 @@ class TrainerConfig:
                 raise ConfigError(f"trainer.{key} must be >= 1, got {getattr(self, key)!r}")
         if self.lr <= 0:
             raise ConfigError(f"trainer.lr must be positive, got {self.lr}")
-
-
-def _type_ok(value: Any, hint: Any) -> bool:
-    """Whether a config value fits a dataclass field's type (``int``, ``float``, ``bool``, ``str``,
-    ``X | None``); ints are accepted for floats, bools are never ints."""
-    options = (
-        typing.get_args(hint)
-        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
-        else (hint,)
-    )
-    for option in options:
-        if option is type(None) and value is None:
-            return True
-        if option is bool and isinstance(value, bool):
-            return True
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        if option is str and isinstance(value, str):
-            return True
-        if option not in (type(None), bool, int, float, str):
-            return True  # a type this check does not cover: the dataclass validates it
-    return False
-
-
-def dataclass_from(cls, values: dict[str, Any], prefix: str):
-    """Build dataclass ``cls`` from a config dict, rejecting unknown keys and wrongly typed values by name."""
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(prefix + '.' + k for k in unknown)}; valid: {sorted(names)}")
-    hints = typing.get_type_hints(cls)
-    for key, value in values.items():
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(f"{prefix}.{key} must be of type {hints[key]}, got {value!r}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{prefix}: {e}") from None
 
 
 def feature_config(cfg: DictConfig) -> tuple[FeatureConfig, str, SpecAugmentConfig | None]:

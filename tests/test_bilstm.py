@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,9 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from phonrec.config import CONF_DIR
 from phonrec.models.bilstm import BiLSTM, BiLSTMConfig, reverse_index
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF = CONF_DIR / "model"
 FDIM, K = 6, 5
 
 

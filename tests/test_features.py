@@ -15,6 +15,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from phonrec.config import CONF_DIR
 from phonrec.features import (
     CMVN,
     FeatureConfig,
@@ -438,7 +439,7 @@ def test_hydra_feature_group_matches_the_dataclasses(name: str) -> None:
 
     from omegaconf import OmegaConf
 
-    path = Path(__file__).resolve().parents[1] / "conf" / "features" / f"{name}.yaml"
+    path = CONF_DIR / "features" / f"{name}.yaml"
     conf = OmegaConf.to_container(OmegaConf.load(path))
     assert conf.pop("cmvn") in ("global", "utterance", "none")
     spec = conf.pop("specaugment")

@@ -21,6 +21,7 @@ import torch
 from omegaconf import OmegaConf
 from test_train import compose_cfg
 
+from phonrec.config import CONF_DIR
 from phonrec.data.datadir import DataDir
 from phonrec.data.synth import SynthConfig, build_corpus
 from phonrec.train import run
@@ -132,7 +133,7 @@ def decode(model_dir: Path, data: Path, decoder: str, out: Path, extra: list[str
             "batch_size": 8,
             "num_threads": 1,
             "device": "cpu",
-            "decoder": OmegaConf.load(REPO / "conf" / "decoder" / f"{decoder}.yaml"),
+            "decoder": OmegaConf.load(CONF_DIR / "decoder" / f"{decoder}.yaml"),
         }
     )
     for item in extra:

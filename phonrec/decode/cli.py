@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from phonrec.audio import AudioError, load_audio
+from phonrec.config import CONF_DIR
 from phonrec.data.datadir import DataDir
 from phonrec.features import frames_to_seconds
 from phonrec.lexicon import Lexicon
@@ -37,7 +38,6 @@ from phonrec.metrics import ErrorCounts, edit_distance
 from phonrec.phones import PhoneSet, fold_for_scoring
 
 log = logging.getLogger("phonrec.decode")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 _WORKER: dict[str, Any] = {}
 
