@@ -1,4 +1,4 @@
-"""phonrec.data.synth: a flite corpus whose labels agree with its audio.
+"""phonrec.data.synth and phonrec.data.voices: a flite corpus whose labels agree with its audio.
 
 Every check compares with something computed independently: soundfile's sample counts, a
 hand-written framing formula and torchaudio's Kaldi fbank frame count, flite run again by hand,
@@ -21,7 +21,9 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from phonrec.cli import synth as cli_synth
 from phonrec.data import synth as S
+from phonrec.data import voices as V
 from phonrec.data.datadir import DataDir
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
@@ -64,7 +66,7 @@ def test_data_dirs_load_with_audio_and_labels(corpus):
             total_s += info.frames / 16000
             assert d.text[u] and d.text[u] == d.text[u].upper() and all(w.isalpha() for w in d.text[u].split())
             assert 3 <= len(d.text[u].split()) <= 9
-            assert d.phones[u] and set(d.phones[u]) <= S.CMU_PHONES  # no sil, CMU symbols only
+            assert d.phones[u] and set(d.phones[u]) <= V.CMU_PHONES  # no sil, CMU symbols only
     assert summary["hours"] == pytest.approx(total_s / 3600, abs=1e-4)
 
 
@@ -132,8 +134,8 @@ def test_segments_end_with_the_audio_and_scale_with_the_warp(corpus):
 def test_flite_final_pau_ends_at_audio_end_for_clustergen_voices(voice, tmp_path):
     durations = []
     for stretch in (0.8, 1.3):
-        spk = S.Speaker("x", voice, stretch, 120.0, 1.0)
-        audio, sr, pairs = S.synthesize(("THE", "SMALL", "HOUSE", "WAS", "QUIET"), spk, tmp_path / "a.wav")
+        spk = V.Speaker("x", voice, stretch, 120.0, 1.0)
+        audio, sr, pairs = V.synthesize(("THE", "SMALL", "HOUSE", "WAS", "QUIET"), spk, tmp_path / "a.wav")
         assert pairs[-1][0] == "pau" and pairs[0][0] == "pau"
         assert abs(len(audio) / sr - pairs[-1][1]) < 0.010
         durations.append(len(audio) / sr)
@@ -142,8 +144,8 @@ def test_flite_final_pau_ends_at_audio_end_for_clustergen_voices(voice, tmp_path
 
 @pytest.mark.parametrize("voice", ["kal16", "kal"])
 def test_diphone_audio_stops_inside_the_final_pau(voice, tmp_path):
-    audio, sr, pairs = S.synthesize(
-        ("THE", "SMALL", "HOUSE", "WAS", "QUIET"), S.Speaker("x", voice, 1.0, 120.0, 1.0), tmp_path / "a.wav"
+    audio, sr, pairs = V.synthesize(
+        ("THE", "SMALL", "HOUSE", "WAS", "QUIET"), V.Speaker("x", voice, 1.0, 120.0, 1.0), tmp_path / "a.wav"
     )
     assert sr == (8000 if voice == "kal" else 16000)
     assert pairs[-2][1] < len(audio) / sr < pairs[-1][1]
@@ -221,7 +223,9 @@ def test_text_file_lines_accepted_and_rejected(tmp_path):
         "Hello world.\n\n  don't stop now\nthe 42 cats\nzzxqv house\n  Good   morning, my friend!\n", encoding="utf-8"
     )
     out = tmp_path / "t"
-    assert S.main([str(out), "--num-utts", "6", "--text", str(text), "--jobs", "1", "--quiet", "--seed", "1"]) == 0
+    assert (
+        cli_synth.main([str(out), "--num-utts", "6", "--text", str(text), "--jobs", "1", "--quiet", "--seed", "1"]) == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     rejected = summary["rejected_text_lines"]
     assert [r.split(": ")[0] for r in rejected] == [f"{text}:3", f"{text}:4", f"{text}:5"]
@@ -261,8 +265,8 @@ def test_bad_flite_output_is_skipped_and_counted(tmp_path, monkeypatch):
 
 
 def test_parse_psdur_and_segments_hand_built():
-    pairs = S.parse_psdur("pau:0.200 dh:0.250 ax:0.300 pau:0.400 pau:0.500 k:0.600 pau:0.800\n")
-    segs = S.ends_to_segments(pairs, time_scale=0.5)
+    pairs = V.parse_psdur("pau:0.200 dh:0.250 ax:0.300 pau:0.400 pau:0.500 k:0.600 pau:0.800\n")
+    segs = V.ends_to_segments(pairs, time_scale=0.5)
     assert [(s.label, s.start, s.end) for s in segs] == [
         ("sil", 0.0, 0.1),
         ("dh", 0.1, 0.125),
@@ -273,6 +277,6 @@ def test_parse_psdur_and_segments_hand_built():
     ]
     for bad in ("pau:0.2 dh", "pau:0.3 dh:0.2", "", "PAU:x"):
         with pytest.raises(ValueError):
-            S.parse_psdur(bad, source="u1")
+            V.parse_psdur(bad, source="u1")
     with pytest.raises(S.SynthError, match="test voice"):
         S.SynthConfig(num_utts=3, test_voice="awb", voices=("slt", "rms"))

@@ -39,11 +39,11 @@ common=(data=synth data.train=$data/train data.dev=$data/dev data.test=$data/tes
 
 if run_stage 0 "set-up check"; then
   command -v flite >/dev/null || { echo "flite is missing: run bash tools/setup.sh" >&2; exit 1; }
-  "$PY" -c "import phonrec.train, phonrec.data.synth" || { echo "phonrec is not installed: run bash tools/setup.sh" >&2; exit 1; }
+  "$PY" -c "import phonrec.train, phonrec.cli.synth" || { echo "phonrec is not installed: run bash tools/setup.sh" >&2; exit 1; }
 fi
 
 if run_stage 1 "synthetic corpus ($num_utts utterances) -> $data"; then
-  "$PY" -m phonrec.data.synth "$data" --num-utts "$num_utts" --jobs "$jobs"
+  "$PY" -m phonrec.cli.synth "$data" --num-utts "$num_utts" --jobs "$jobs"
 fi
 
 if run_stage 2 "features and CMVN"; then
