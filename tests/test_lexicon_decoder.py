@@ -12,8 +12,9 @@ import pytest
 import torch
 import torchaudio.functional as taf
 
-from phonrec.decode.lexicon import LexiconDecoder, WordLM
+from phonrec.decode.lexicon import LexiconDecoder
 from phonrec.lexicon import Lexicon
+from phonrec.lm import WordLM
 from phonrec.phones import PhoneSet
 
 PHONES = "aa ae ah ao aw ay b ch d dh eh er ey f g hh ih iy jh k l m n ng ow oy p r s sh t th uh uw v w y z zh".split()

@@ -16,8 +16,9 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from phonrec.decode.lexicon import LexiconDecoder, WordLM
+from phonrec.decode.lexicon import LexiconDecoder
 from phonrec.lexicon import Lexicon
+from phonrec.lm import WordLM
 from phonrec.phones import PhoneSet
 
 CTC_SET = PhoneSet.from_symbols(["a", "b", "c", "sil"], blank=True)
