@@ -15,10 +15,11 @@ Objective (what :class:`LexiconDecoder` maximises and what :attr:`Hypothesis.sco
 ``log_probs'`` is ``log_probs`` for CTC output and ``log_probs - log(priors)`` for frame-level
 output when ``priors`` are given. A path is:
 
-* CTC (``blank`` set): the usual CTC path — every phone of the word string is emitted on one or
-  more consecutive frames, blanks may occur anywhere between phones, and two equal phones in a
-  row (inside a word or across a word boundary) need at least one blank between them.
-* frame-level (``blank=None``): every phone occupies ``>= min_duration`` consecutive frames; all
+* CTC (the phone set has ``<blank>``): the usual CTC path — every phone of the word string is
+  emitted on one or more consecutive frames, blanks may occur anywhere between phones, and two
+  equal phones in a row (inside a word or across a word boundary) need at least one blank
+  between them.
+* frame-level (no ``<blank>``): every phone occupies ``>= min_duration`` consecutive frames; all
   frames belong to some phone.
 
 With ``silence`` in the phone set, one silence phone may be inserted before, between and after
@@ -351,7 +352,8 @@ class LexiconDecoder:
 
     Args:
         lexicon: words and their pronunciations (phone symbols of ``phone_set``).
-        phone_set: the model's phone inventory (``<blank>`` at id 0 for CTC models).
+        phone_set: the model's phone inventory. A set with ``<blank>`` (id 0,
+            :attr:`PhoneSet.blank_id`) means CTC output; one without means frame-level output.
         beam: log-probability beam: states below ``best - beam`` at a frame are dropped
             (``math.inf``: exact search for no LM / unigram LM).
         max_active: keep at most this many states per frame (``None``: no limit).
@@ -359,7 +361,6 @@ class LexiconDecoder:
         silence: symbol of the optional inter-word silence (``None`` or absent from the phone set:
             no silence).
         lm: optional :class:`phonrec.lm.WordLM`; ``lm_weight`` scales its log-probabilities.
-        blank: blank id for CTC output, ``None`` for frame-level output.
         min_duration: frame-level output: fewest frames per phone.
         priors: frame-level output: (K,) phone priors; ``log(priors)`` is subtracted from the
             log-probabilities (posteriors -> scaled likelihoods).
@@ -376,7 +377,6 @@ class LexiconDecoder:
         silence: str | None = "sil",
         lm: WordLM | None = None,
         lm_weight: float = 1.0,
-        blank: int | None = None,
         min_duration: int = 1,
         priors: Sequence[float] | np.ndarray | None = None,
     ) -> None:
@@ -388,13 +388,12 @@ class LexiconDecoder:
             raise ValueError(f"max_active must be >= 1, got {max_active}")
         if min_duration < 1:
             raise ValueError(f"min_duration must be >= 1, got {min_duration}")
+        blank = phone_set.blank_id
         if blank is not None:
-            if not 0 <= blank < len(phone_set):
-                raise ValueError(f"blank id {blank} outside the {len(phone_set)}-symbol phone set")
             if min_duration != 1:
-                raise ValueError("min_duration applies to frame-level output only (blank=None)")
+                raise ValueError("min_duration applies to frame-level output only (a phone set without <blank>)")
             if priors is not None:
-                raise ValueError("priors apply to frame-level output only (blank=None)")
+                raise ValueError("priors apply to frame-level output only (a phone set without <blank>)")
         self.phone_set = phone_set
         self.beam = float(beam)
         self.max_active = max_active
