@@ -40,7 +40,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-DEFAULT_HOP_MS = 10.0
+from phonrec.spans import DEFAULT_HOP_MS
+from phonrec.spans import frames_to_seconds as frames_to_seconds  # re-exported: plots, transcribe, decode.cli
+
 DEFAULT_WIN_MS = 25.0
 
 FEATURE_KINDS = ("logmel", "kaldi_fbank", "mfcc")
@@ -69,11 +71,6 @@ def num_frames(
 def frame_center_seconds(frame: int, win_ms: float = DEFAULT_WIN_MS, hop_ms: float = DEFAULT_HOP_MS) -> float:
     """Time (s) of the centre of frame ``frame``: where a frame's label is read from a timed segment."""
     return (frame * hop_ms + win_ms / 2) / 1000.0
-
-
-def frames_to_seconds(frames: int | float, hop_ms: float = DEFAULT_HOP_MS) -> float:
-    """The one conversion from a frame index (span boundary) to seconds: ``frames * hop``."""
-    return frames * hop_ms / 1000.0
 
 
 def seconds_to_frames(seconds: float, hop_ms: float = DEFAULT_HOP_MS) -> int:

@@ -9,18 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from phonrec.align import (
-    align_batch,
-    align_ctc,
-    align_frames,
-    frame_labels_from_spans,
-    write_phn,
-    write_textgrid,
-)
+from phonrec.align import align_batch, align_ctc, align_frames, frame_labels_from_spans
+from phonrec.cli.align import write_phn, write_textgrid
 from phonrec.data.textgrid import read_textgrid
 from phonrec.data.timit import read_phn
-from phonrec.decode.greedy import Span
 from phonrec.phones import PhoneSet
+from phonrec.spans import Span
 
 
 def planted(

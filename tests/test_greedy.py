@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from phonrec.decode.beam import PhoneBigram, phone_beam_search, viterbi_phone_loop
-from phonrec.decode.greedy import Span, greedy, greedy_batch, spans_to_seconds
+from phonrec.decode.beam import phone_beam_search, viterbi_phone_loop
+from phonrec.decode.greedy import greedy, greedy_batch
+from phonrec.lm import PhoneBigram
 from phonrec.metrics import edit_distance
+from phonrec.spans import Span, spans_to_seconds
 
 
 def one_hot_log_probs(labels: list[int], K: int, p: float = 0.9) -> torch.Tensor:

@@ -12,9 +12,11 @@ import pytest
 import torch
 import torchaudio.functional as taf
 
-from phonrec.decode.lexicon import LexiconDecoder, WordLM
+from phonrec.decode.lexicon import LexiconDecoder
 from phonrec.lexicon import Lexicon
+from phonrec.lm import WordLM
 from phonrec.phones import PhoneSet
+from phonrec.spans import Span
 
 PHONES = "aa ae ah ao aw ay b ch d dh eh er ey f g hh ih iy jh k l m n ng ow oy p r s sh t th uh uw v w y z zh".split()
 CTC_SET = PhoneSet.from_symbols(PHONES + ["sil"], blank=True)
@@ -55,7 +57,7 @@ def test_recovers_planted_words(ctc):
     rng = np.random.default_rng(7)
     lex = random_lexicon(rng)
     ps = CTC_SET if ctc else FRAME_SET
-    dec = LexiconDecoder(lex, ps, blank=0 if ctc else None, min_duration=1 if ctc else 2, beam=16.0, word_penalty=-1.0)
+    dec = LexiconDecoder(lex, ps, min_duration=1 if ctc else 2, beam=16.0, word_penalty=-1.0)
     vocab = [w for w in lex.words if w != "HOMO"]
     ok = 0
     for _ in range(200):
@@ -87,7 +89,7 @@ def test_score_is_objective_and_beats_the_truth():
     rng = np.random.default_rng(3)
     lex = random_lexicon(rng, 40)
     pen = -0.7
-    dec = LexiconDecoder(lex, CTC_SET, blank=0, beam=math.inf, word_penalty=pen, silence=None)
+    dec = LexiconDecoder(lex, CTC_SET, beam=math.inf, word_penalty=pen, silence=None)
     vocab = lex.words
     for _ in range(30):
         words = [vocab[i] for i in rng.integers(0, len(vocab), 3)]
@@ -108,7 +110,7 @@ def test_ctc_repeated_phone_across_words_needs_blank():
         x[np.arange(len(frames)), frames] = -0.01
         return x.astype(np.float32)
 
-    dec = LexiconDecoder(lex, ps, blank=0, silence=None)
+    dec = LexiconDecoder(lex, ps, silence=None)
     assert dec.decode(lp_of([a, a, k, k, k, i, i]))[0].words == ["AKKI"]  # k k k is one k
     assert dec.decode(lp_of([a, a, k, k, 0, k, i, i]))[0].words == ["AK", "KI"]  # blank separates
 
@@ -139,10 +141,25 @@ def test_homophones_and_lm(tmp_path):
         assert lm2.sentence_log_prob(s) == pytest.approx(lm.sentence_log_prob(s), abs=1e-5)
 
 
+def test_blank_comes_from_the_phone_set():
+    """A CTC phone set decodes CTC paths without being told its blank (blank frames belong to no
+    span); a set without ``<blank>`` decodes frame-level output (spans tile all frames)."""
+    lex = Lexicon({"A": [("aa",)]})
+    assert LexiconDecoder(lex, CTC_SET).blank == CTC_SET.blank_id == 0
+    assert LexiconDecoder(lex, FRAME_SET).blank is None
+    aa = CTC_SET.index("aa")
+    frames = [0, aa, aa, 0]
+    lp = np.full((len(frames), len(CTC_SET)), np.log(1e-3), np.float32)
+    lp[np.arange(len(frames)), frames] = 0.0
+    assert LexiconDecoder(lex, CTC_SET, silence=None).decode(lp)[0].spans == [Span(aa, 1, 3)]
+    with pytest.raises(TypeError):
+        LexiconDecoder(lex, CTC_SET, blank=0)  # the blank is the phone set's, not a parameter
+
+
 def test_frame_priors_and_min_duration_validation():
     lex = Lexicon({"A": [("aa",)]})
     with pytest.raises(ValueError, match="min_duration"):
-        LexiconDecoder(lex, CTC_SET, blank=0, min_duration=2)
+        LexiconDecoder(lex, CTC_SET, min_duration=2)
     with pytest.raises(ValueError, match="not in the"):
         LexiconDecoder(Lexicon({"Q": [("qq",)]}), FRAME_SET)
     dec = LexiconDecoder(lex, FRAME_SET, min_duration=3)
@@ -168,7 +185,7 @@ def test_against_flashlight(style):
     lex = random_lexicon(rng, 200)
     ps = CTC_SET
     pen = -1.0
-    ours = LexiconDecoder(lex, ps, blank=0, beam=16.0, word_penalty=pen)
+    ours = LexiconDecoder(lex, ps, beam=16.0, word_penalty=pen)
     fl = bench.FlashlightLexiconDecoder(lex, ps, beam_size=200, beam_threshold=16.0, word_score=pen)
     vocab = [w for w in lex.words if w != "HOMO"]
     agree = 0

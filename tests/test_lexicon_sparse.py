@@ -16,8 +16,9 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from phonrec.decode.lexicon import LexiconDecoder, WordLM
+from phonrec.decode.lexicon import LexiconDecoder
 from phonrec.lexicon import Lexicon
+from phonrec.lm import WordLM
 from phonrec.phones import PhoneSet
 
 CTC_SET = PhoneSet.from_symbols(["a", "b", "c", "sil"], blank=True)
@@ -117,9 +118,7 @@ def test_exact_search_matches_brute_force(ctc, d, order, pen):
     rng = np.random.default_rng(100 + 10 * ctc + d + (order or 0))
     ps = CTC_SET if ctc else FRAME_SET
     lm = WordLM.from_text(LM_TEXT, order=order) if order else None
-    dec = LexiconDecoder(
-        LEX, ps, blank=0 if ctc else None, min_duration=d, beam=math.inf, word_penalty=pen, lm=lm, lm_weight=0.7
-    )
+    dec = LexiconDecoder(LEX, ps, min_duration=d, beam=math.inf, word_penalty=pen, lm=lm, lm_weight=0.7)
     T = 5 if ctc else 6
     for _ in range(6):
         lp = random_log_probs(rng, T, len(ps))
@@ -136,9 +135,7 @@ def test_bigram_lm_scores_its_words_exactly(ctc, d):
     rng = np.random.default_rng(7 + d + 10 * ctc)
     ps = CTC_SET if ctc else FRAME_SET
     lm = WordLM.from_text(LM_TEXT, order=2)
-    dec = LexiconDecoder(
-        LEX, ps, blank=0 if ctc else None, min_duration=d, beam=math.inf, word_penalty=-0.2, lm=lm, lm_weight=1.5
-    )
+    dec = LexiconDecoder(LEX, ps, min_duration=d, beam=math.inf, word_penalty=-0.2, lm=lm, lm_weight=1.5)
     hits = 0
     for _ in range(6):
         lp = random_log_probs(rng, 5 if ctc else 6, len(ps))
@@ -156,7 +153,7 @@ def test_silence_spelled_word_uses_per_entry_exits():
     lex = Lexicon({**{w: LEX.entries[w] for w in LEX.words}, "HUSH": [("sil",)]})
     ps = CTC_SET
     rng = np.random.default_rng(5)
-    dec = LexiconDecoder(lex, ps, blank=0, beam=math.inf, word_penalty=-1.0)
+    dec = LexiconDecoder(lex, ps, beam=math.inf, word_penalty=-1.0)
     sil = ps.index("sil")
     for _ in range(4):
         lp = random_log_probs(rng, 5, len(ps))
@@ -172,7 +169,7 @@ def test_silence_spelled_word_uses_per_entry_exits():
 def test_pruned_search_never_beats_exact_and_finds_planted(ctc):
     rng = np.random.default_rng(21 + ctc)
     ps = CTC_SET if ctc else FRAME_SET
-    kw = dict(blank=0 if ctc else None, word_penalty=-0.3)
+    kw = dict(word_penalty=-0.3)
     exact = LexiconDecoder(LEX, ps, beam=math.inf, **kw)
     pruned = [LexiconDecoder(LEX, ps, beam=b, max_active=m, **kw) for b, m in ((2.0, None), (6.0, 3), (math.inf, 2))]
     for _ in range(8):
@@ -206,6 +203,6 @@ def test_ctc_repeated_phone_inside_a_word():
     x = np.full((len(frames), len(ps)), -9.0)
     x[np.arange(len(frames)), frames] = -0.001
     for beam in (math.inf, 4.0):
-        hyp = LexiconDecoder(LEX, ps, blank=0, beam=beam, word_penalty=-0.5).decode(x)[0]
+        hyp = LexiconDecoder(LEX, ps, beam=beam, word_penalty=-0.5).decode(x)[0]
         assert hyp.words == ["CC"]
         assert hyp.score == pytest.approx(float(x[np.arange(5), frames].sum()) - 0.5, abs=1e-5)

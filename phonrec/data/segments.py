@@ -5,7 +5,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from phonrec.features import DEFAULT_HOP_MS, DEFAULT_WIN_MS, frame_center_seconds
+from phonrec.features import DEFAULT_WIN_MS, frame_center_seconds
+from phonrec.spans import DEFAULT_HOP_MS
 
 
 @dataclass(frozen=True)

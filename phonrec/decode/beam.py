@@ -1,6 +1,6 @@
 """Phone-level search with a phone bigram: CTC prefix beam search and a Viterbi phone loop.
 
-* :class:`PhoneBigram` — ``log P(cur | prev)`` over phone ids, with sentence boundaries.
+* :class:`phonrec.lm.PhoneBigram` — ``log P(cur | prev)`` over phone ids, with sentence boundaries.
 * :func:`viterbi_phone_loop` — frame-level models: the best segmentation of the frames into
   phones (each ``>= min_duration`` frames, adjacent phones differ) under
   ``sum_t log_probs[t, phone_t] + sum_transitions (switch_penalty | bigram)``. This replaces
@@ -12,111 +12,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
-from phonrec.decode.greedy import Span, as_numpy_log_probs, runs_to_spans
+from phonrec.align import align_ctc
+from phonrec.lm import PhoneBigram
+from phonrec.spans import Span, as_numpy_log_probs, runs_to_spans
 
 NEG_INF = -np.inf
-
-
-@dataclass
-class PhoneBigram:
-    """Phone bigram ``log P(cur | prev)`` (natural log).
-
-    Attributes:
-        log_probs: (K+1, K+1); row ``K`` is the start context ``<s>``, column ``K`` the end ``</s>``.
-            Rows are distributions over the columns (phones plus ``</s>``); column ``K`` of row
-            ``K`` (the empty sequence) is allowed.
-    """
-
-    log_probs: np.ndarray
-
-    def __post_init__(self) -> None:
-        a = np.asarray(self.log_probs, np.float64)
-        if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 2:
-            raise ValueError(f"PhoneBigram.log_probs: expected (K+1, K+1), got {a.shape}")
-        self.log_probs = a
-
-    @property
-    def num_phones(self) -> int:
-        return self.log_probs.shape[0] - 1
-
-    def log_prob(self, prev: int | None, cur: int | None) -> float:
-        """``log P(cur | prev)``; ``prev=None`` is the sentence start, ``cur=None`` the end."""
-        K = self.num_phones
-        return float(self.log_probs[K if prev is None else prev, K if cur is None else cur])
-
-    @classmethod
-    def fit(
-        cls,
-        sequences: Iterable[Sequence[int]],
-        num_phones: int,
-        *,
-        method: str = "witten_bell",
-        k: float = 0.5,
-        exclude: Sequence[int] = (),
-    ) -> "PhoneBigram":
-        """Estimate from phone-id sequences.
-
-        Args:
-            sequences: training phone strings (ids in ``[0, num_phones)``).
-            num_phones: ``K`` (the model's classes, blank included if any).
-            method: ``"add_k"`` (add ``k`` to every count) or ``"witten_bell"`` (interpolated with an
-                add-one unigram).
-            exclude: ids that are never predicted (e.g. the blank): probability 0.
-        """
-        K = num_phones
-        counts = np.zeros((K + 1, K + 1))
-        for i, seq in enumerate(sequences):
-            seq = [int(x) for x in seq]
-            for x in seq:
-                if not 0 <= x < K or x in exclude:
-                    raise ValueError(f"sequence {i}: phone id {x} outside [0, {K}) or excluded")
-            ctx = [K] + seq
-            nxt = seq + [K]
-            np.add.at(counts, (np.array(ctx), np.array(nxt)), 1.0)
-        allowed = np.ones(K + 1, bool)
-        allowed[list(exclude)] = False
-        if method == "add_k":
-            if k <= 0:
-                raise ValueError(f"k must be > 0, got {k}")
-            p = (counts + k) * allowed[None, :]
-        elif method == "witten_bell":
-            uni = (counts.sum(0) + 1.0) * allowed
-            uni /= uni.sum()
-            tot = counts.sum(1, keepdims=True)
-            types = (counts > 0).sum(1, keepdims=True)
-            lam = np.where(tot > 0, tot / np.maximum(tot + types, 1e-12), 0.0)
-            p = lam * counts / np.maximum(tot, 1e-12) + (1 - lam) * uni[None, :]
-        else:
-            raise ValueError(f"method must be 'add_k' or 'witten_bell', got {method!r}")
-        p = p / p.sum(1, keepdims=True)
-        with np.errstate(divide="ignore"):
-            return cls(np.log(p))
-
-    def save(self, path: str | Path) -> None:
-        """JSON: ``{"num_phones": K, "log_probs": [[...]]}`` (``-inf`` written as null)."""
-        rows = [[None if not math.isfinite(v) else v for v in row] for row in self.log_probs.tolist()]
-        Path(path).write_text(json.dumps({"num_phones": self.num_phones, "log_probs": rows}), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> "PhoneBigram":
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-        try:
-            a = np.array([[NEG_INF if v is None else v for v in row] for row in d["log_probs"]], np.float64)
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{path}: not a PhoneBigram JSON file ({e})") from None
-        if a.shape != (d.get("num_phones", -1) + 1,) * 2:
-            raise ValueError(f"{path}: log_probs shape {a.shape} does not match num_phones {d.get('num_phones')}")
-        return cls(a)
 
 
 def viterbi_phone_loop(
@@ -307,6 +213,4 @@ def phone_beam_search(
     best = max(beams, key=lambda p: _logaddexp(*beams[p]) + lm_part[p] + big[p[-1] if p else K, K])
     if not best:
         return []
-    from phonrec.align import align_ctc  # here: phonrec.align imports this package
-
     return align_ctc(arr.astype(np.float32), list(best), blank)

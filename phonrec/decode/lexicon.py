@@ -15,10 +15,11 @@ Objective (what :class:`LexiconDecoder` maximises and what :attr:`Hypothesis.sco
 ``log_probs'`` is ``log_probs`` for CTC output and ``log_probs - log(priors)`` for frame-level
 output when ``priors`` are given. A path is:
 
-* CTC (``blank`` set): the usual CTC path — every phone of the word string is emitted on one or
-  more consecutive frames, blanks may occur anywhere between phones, and two equal phones in a
-  row (inside a word or across a word boundary) need at least one blank between them.
-* frame-level (``blank=None``): every phone occupies ``>= min_duration`` consecutive frames; all
+* CTC (the phone set has ``<blank>``): the usual CTC path — every phone of the word string is
+  emitted on one or more consecutive frames, blanks may occur anywhere between phones, and two
+  equal phones in a row (inside a word or across a word boundary) need at least one blank
+  between them.
+* frame-level (no ``<blank>``): every phone occupies ``>= min_duration`` consecutive frames; all
   frames belong to some phone.
 
 With ``silence`` in the phone set, one silence phone may be inserted before, between and after
@@ -37,195 +38,19 @@ Pruning: states more than ``beam`` below the best state of the frame are dropped
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
 
-from phonrec.decode.greedy import Span, as_numpy_log_probs
-from phonrec.lexicon import Lexicon, normalise_word
+from phonrec.align import align_ctc_scored, align_frames_scored
+from phonrec.lexicon import Lexicon
+from phonrec.lm import WordLM
 from phonrec.phones import PhoneSet
+from phonrec.spans import Span, as_numpy_log_probs
 
 NEG_INF = -np.inf
-BOS, EOS, UNK = "<s>", "</s>", "<unk>"
-_LN10 = math.log(10.0)
-
-
-# --------------------------------------------------------------------------------------------
-# word language model
-# --------------------------------------------------------------------------------------------
-@dataclass
-class WordLM:
-    """A backoff word bigram (or unigram) LM with natural-log probabilities.
-
-    ``log P(w | h) = bigram[h, w]`` when the pair was seen, else ``backoff[h] + unigram[w]``.
-
-    Attributes:
-        vocab: words (upper-case) including ``<s>``, ``</s>``, ``<unk>``; id = position.
-        unigram: (V,) log P(w) (``<s>`` gets -inf: it is never predicted).
-        backoff: (V,) log backoff weight of each history.
-        bigram_keys: (M,) sorted ``h * V + w`` of the stored bigrams; ``bigram_vals``: (M,) log P(w|h).
-    """
-
-    vocab: list[str]
-    unigram: np.ndarray
-    backoff: np.ndarray
-    bigram_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    bigram_vals: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
-
-    def __post_init__(self) -> None:
-        self._ids = {w: i for i, w in enumerate(self.vocab)}
-        for s in (BOS, EOS, UNK):
-            if s not in self._ids:
-                raise ValueError(f"WordLM vocabulary must contain {s}")
-
-    @property
-    def bos(self) -> int:
-        return self._ids[BOS]
-
-    @property
-    def eos(self) -> int:
-        return self._ids[EOS]
-
-    def index(self, word: str) -> int:
-        """LM id of ``word`` (``<unk>`` for unknown words)."""
-        w = word if word in (BOS, EOS, UNK) else normalise_word(word)
-        return self._ids.get(w, self._ids[UNK])
-
-    def score_ids(self, hist: np.ndarray, word: np.ndarray) -> np.ndarray:
-        """Vectorised ``log P(word | hist)`` for LM ids ``hist`` (N,) and ``word`` (N,)."""
-        hist = np.asarray(hist, np.int64)
-        word = np.asarray(word, np.int64)
-        out = self.backoff[hist] + self.unigram[word]
-        if self.bigram_keys.size:
-            key = hist * len(self.vocab) + word
-            pos = np.searchsorted(self.bigram_keys, key)
-            pos = np.minimum(pos, self.bigram_keys.size - 1)
-            hit = self.bigram_keys[pos] == key
-            out = np.where(hit, self.bigram_vals[pos], out)
-        return out
-
-    def sentence_log_prob(self, words: Sequence[str]) -> float:
-        """``sum_i log P(w_i | w_{i-1}) + log P(</s> | w_n)`` with ``w_0 = <s>``."""
-        ids = [self.bos] + [self.index(w) for w in words] + [self.eos]
-        return float(self.score_ids(np.array(ids[:-1]), np.array(ids[1:])).sum())
-
-    @classmethod
-    def from_text(cls, sentences: Iterable[str | Sequence[str]], *, order: int = 2, discount: float = 0.5) -> "WordLM":
-        """Estimate from training sentences (strings are split on white space).
-
-        Unigrams: add-one over the vocabulary plus ``</s>`` and ``<unk>``. Bigrams (``order=2``):
-        absolute discounting interpolated with the unigram, stored in backoff (ARPA) form.
-        """
-        if order not in (1, 2):
-            raise ValueError(f"order must be 1 or 2, got {order}")
-        if not 0.0 < discount < 1.0:
-            raise ValueError(f"discount must lie in (0, 1), got {discount}")
-        sents = [[normalise_word(w) for w in (s.split() if isinstance(s, str) else s)] for s in sentences]
-        uni = Counter(w for s in sents for w in s + [EOS])
-        vocab = [BOS, EOS, UNK] + sorted(w for w in uni if w not in (BOS, EOS, UNK))
-        ids = {w: i for i, w in enumerate(vocab)}
-        V = len(vocab)
-        counts = np.array([uni.get(w, 0) for w in vocab], np.float64)
-        counts[ids[BOS]] = 0.0
-        p_uni = (counts + 1.0) / (counts.sum() + (V - 1))
-        p_uni[ids[BOS]] = 0.0
-        with np.errstate(divide="ignore"):
-            unigram = np.log(p_uni)
-        backoff = np.zeros(V)
-        keys = np.zeros(0, np.int64)
-        vals = np.zeros(0)
-        if order == 2:
-            big = Counter((ids[a], ids[b]) for s in sents for a, b in zip([BOS] + s, s + [EOS]))
-            hist_tot: Counter[int] = Counter()
-            hist_types: Counter[int] = Counter()
-            for (h, _), c in big.items():
-                hist_tot[h] += c
-                hist_types[h] += 1
-            k_list, v_list = [], []
-            seen_p: Counter[int] = Counter()
-            seen_uni: Counter[int] = Counter()
-            for (h, w), c in big.items():
-                lam = discount * hist_types[h] / hist_tot[h]
-                p = (c - discount) / hist_tot[h] + lam * p_uni[w]
-                k_list.append(h * V + w)
-                v_list.append(math.log(p))
-                seen_p[h] += p
-                seen_uni[h] += p_uni[w]
-            for h in hist_tot:
-                backoff[h] = math.log(max(1.0 - seen_p[h], 1e-12) / max(1.0 - seen_uni[h], 1e-12))
-            order_ = np.argsort(np.array(k_list, np.int64))
-            keys = np.array(k_list, np.int64)[order_]
-            vals = np.array(v_list)[order_]
-        return cls(vocab, unigram, backoff, keys, vals)
-
-    @classmethod
-    def from_arpa(cls, path: str | Path) -> "WordLM":
-        """Read an ARPA file with 1-grams and (optionally) 2-grams (log10 values are converted)."""
-        path = Path(path)
-        section = 0
-        uni: dict[str, tuple[float, float]] = {}
-        big: dict[tuple[str, str], float] = {}
-        with open(path, encoding="utf-8") as f:
-            for line_no, raw in enumerate(f, start=1):
-                line = raw.strip()
-                if not line or line.startswith("ngram ") or line == "\\data\\":
-                    continue
-                if line == "\\end\\":
-                    break
-                if line.startswith("\\") and line.endswith("-grams:"):
-                    section = int(line[1:].split("-")[0])
-                    if section > 2:
-                        raise ValueError(
-                            f"{path}:{line_no}: only 1-gram and 2-gram ARPA models are supported, found {section}-grams"
-                        )
-                    continue
-                fields = line.split()
-                try:
-                    if section == 1:
-                        w = fields[1] if fields[1] in (BOS, EOS, UNK) else normalise_word(fields[1])
-                        uni[w] = (float(fields[0]) * _LN10, float(fields[2]) * _LN10 if len(fields) > 2 else 0.0)
-                    elif section == 2:
-                        a, b = (x if x in (BOS, EOS, UNK) else normalise_word(x) for x in fields[1:3])
-                        big[(a, b)] = float(fields[0]) * _LN10
-                    else:
-                        raise ValueError("entry outside an n-gram section")
-                except (IndexError, ValueError) as e:
-                    raise ValueError(f"{path}:{line_no}: malformed ARPA line {line!r} ({e})") from None
-        for s in (BOS, EOS):
-            if s not in uni:
-                raise ValueError(f"{path}: ARPA model has no {s} unigram")
-        if UNK not in uni:
-            uni[UNK] = (min(v[0] for v in uni.values()), 0.0)
-        vocab = [BOS, EOS, UNK] + sorted(w for w in uni if w not in (BOS, EOS, UNK))
-        ids = {w: i for i, w in enumerate(vocab)}
-        unigram = np.array([uni[w][0] for w in vocab])
-        unigram[ids[BOS]] = NEG_INF  # <s> is never predicted (ARPA writes -99 for it)
-        backoff = np.array([uni[w][1] for w in vocab])
-        pairs = sorted((ids[a] * len(vocab) + ids[b], v) for (a, b), v in big.items() if a in ids and b in ids)
-        keys = np.array([k for k, _ in pairs], np.int64)
-        vals = np.array([v for _, v in pairs], np.float64)
-        return cls(vocab, unigram, backoff, keys, vals)
-
-    def to_arpa(self, path: str | Path) -> None:
-        """Write the model as an ARPA file (log10)."""
-        V = len(self.vocab)
-        lines = ["\\data\\", f"ngram 1={V}"]
-        if self.bigram_keys.size:
-            lines.append(f"ngram 2={self.bigram_keys.size}")
-        lines += ["", "\\1-grams:"]
-        for i, w in enumerate(self.vocab):
-            u = -99.0 if not np.isfinite(self.unigram[i]) else self.unigram[i] / _LN10
-            lines.append(f"{u:.7f}\t{w}\t{self.backoff[i] / _LN10:.7f}")
-        if self.bigram_keys.size:
-            lines += ["", "\\2-grams:"]
-            for k, v in zip(self.bigram_keys.tolist(), self.bigram_vals.tolist()):
-                lines.append(f"{v / _LN10:.7f}\t{self.vocab[k // V]} {self.vocab[k % V]}")
-        lines += ["", "\\end\\"]
-        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,15 +352,15 @@ class LexiconDecoder:
 
     Args:
         lexicon: words and their pronunciations (phone symbols of ``phone_set``).
-        phone_set: the model's phone inventory (``<blank>`` at id 0 for CTC models).
+        phone_set: the model's phone inventory. A set with ``<blank>`` (id 0,
+            :attr:`PhoneSet.blank_id`) means CTC output; one without means frame-level output.
         beam: log-probability beam: states below ``best - beam`` at a frame are dropped
             (``math.inf``: exact search for no LM / unigram LM).
         max_active: keep at most this many states per frame (``None``: no limit).
         word_penalty: added once per word (negative values discourage insertions).
         silence: symbol of the optional inter-word silence (``None`` or absent from the phone set:
             no silence).
-        lm: optional :class:`WordLM`; ``lm_weight`` scales its log-probabilities.
-        blank: blank id for CTC output, ``None`` for frame-level output.
+        lm: optional :class:`phonrec.lm.WordLM`; ``lm_weight`` scales its log-probabilities.
         min_duration: frame-level output: fewest frames per phone.
         priors: frame-level output: (K,) phone priors; ``log(priors)`` is subtracted from the
             log-probabilities (posteriors -> scaled likelihoods).
@@ -552,7 +377,6 @@ class LexiconDecoder:
         silence: str | None = "sil",
         lm: WordLM | None = None,
         lm_weight: float = 1.0,
-        blank: int | None = None,
         min_duration: int = 1,
         priors: Sequence[float] | np.ndarray | None = None,
     ) -> None:
@@ -564,13 +388,12 @@ class LexiconDecoder:
             raise ValueError(f"max_active must be >= 1, got {max_active}")
         if min_duration < 1:
             raise ValueError(f"min_duration must be >= 1, got {min_duration}")
+        blank = phone_set.blank_id
         if blank is not None:
-            if not 0 <= blank < len(phone_set):
-                raise ValueError(f"blank id {blank} outside the {len(phone_set)}-symbol phone set")
             if min_duration != 1:
-                raise ValueError("min_duration applies to frame-level output only (blank=None)")
+                raise ValueError("min_duration applies to frame-level output only (a phone set without <blank>)")
             if priors is not None:
-                raise ValueError("priors apply to frame-level output only (blank=None)")
+                raise ValueError("priors apply to frame-level output only (a phone set without <blank>)")
         self.phone_set = phone_set
         self.beam = float(beam)
         self.max_active = max_active
@@ -884,8 +707,6 @@ class LexiconDecoder:
 
     def _rescore(self, arr: np.ndarray, words: list[str], phones: list[int]) -> Hypothesis:
         """Exact objective of a phone string: Viterbi re-alignment + penalties + LM."""
-        from phonrec.align import align_ctc_scored, align_frames_scored  # here: phonrec.align imports this package
-
         if self.blank is not None:
             al = align_ctc_scored(arr, phones, self.blank)
         else:

@@ -89,7 +89,7 @@ fi
 
 if run_stage 4 "force-align train and dev with the CTC model -> $data/{train,dev}_ali"; then
   for split in train dev; do
-    "$PY" -m phonrec.align $exp/ctc/model $data/$split $data/${split}_ali
+    "$PY" -m phonrec.cli.align $exp/ctc/model $data/$split $data/${split}_ali
   done
 fi
 

@@ -1,0 +1,91 @@
+"""Shared values at the bottom of the import graph: frame spans and the frames <-> seconds conversion.
+
+Every stage that talks about "which frames carry which phone" (decoders, forced alignment, the
+transcriber, the writers of TextGrid / ``.phn`` files) uses these; this module imports no phonrec
+module, so any of them may import it.
+
+Span convention (the same everywhere in phonrec, alignments included): a :class:`Span` covers
+the frames of its run, ``[start, end)`` with ``end`` exclusive. For CTC output the blank frames
+around a run belong to no span. The *emission time* of a phone, where the lecture's decoder
+"places each emission at the final frame of its run", is ``span.end - 1``
+(:attr:`Span.emission_frame`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_HOP_MS = 10.0
+
+
+@dataclass(frozen=True)
+class Span:
+    """One phone occupying frames ``[start, end)`` (``end`` exclusive)."""
+
+    phone: int
+    start: int
+    end: int
+
+    @property
+    def emission_frame(self) -> int:
+        """The frame at which the phone is emitted: the final frame of its run (``end - 1``)."""
+        return self.end - 1
+
+    @property
+    def num_frames(self) -> int:
+        return self.end - self.start
+
+
+def frames_to_seconds(frames: int | float, hop_ms: float = DEFAULT_HOP_MS) -> float:
+    """The one conversion from a frame index (span boundary) to seconds: ``frames * hop``."""
+    return frames * hop_ms / 1000.0
+
+
+def spans_to_seconds(spans: Sequence[Span], hop_ms: float = DEFAULT_HOP_MS) -> list[tuple[int, float, float]]:
+    """Spans in frames -> ``(phone, start_s, end_s)`` through :func:`frames_to_seconds`."""
+    return [(s.phone, frames_to_seconds(s.start, hop_ms), frames_to_seconds(s.end, hop_ms)) for s in spans]
+
+
+def runs_to_spans(labels: Sequence[int] | np.ndarray, blank: int | None = None) -> list[Span]:
+    """Per-frame labels ``(T,)`` -> one span per run of equal labels (runs of ``blank`` dropped)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    ends = np.r_[starts[1:], labels.size]
+    return [Span(int(labels[s]), int(s), int(e)) for s, e in zip(starts, ends) if blank is None or labels[s] != blank]
+
+
+def as_numpy_log_probs(
+    log_probs: torch.Tensor | np.ndarray, length: int | None = None, *, name: str = "log_probs"
+) -> np.ndarray:
+    """Validate ``(T, K)`` log-probabilities and return the first ``length`` frames as float32 numpy.
+
+    Raises:
+        ValueError: wrong rank, empty class axis, ``length`` outside ``[0, T]`` or non-finite values
+            other than ``-inf``.
+    """
+    torch_ = sys.modules.get("torch")  # a tensor can only exist once torch is imported: never import it here
+    if torch_ is not None and isinstance(log_probs, torch_.Tensor):
+        arr = log_probs.detach().to("cpu", torch_.float32).numpy()
+    else:
+        arr = np.asarray(log_probs, dtype=np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected shape (T, K), got {tuple(arr.shape)}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name}: expected K >= 1 classes, got shape {tuple(arr.shape)}")
+    if length is not None:
+        length = int(length)
+        if not 0 <= length <= arr.shape[0]:
+            raise ValueError(f"{name}: length {length} outside [0, T={arr.shape[0]}]")
+        arr = arr[:length]
+    if np.isnan(arr).any() or np.isposinf(arr).any():
+        raise ValueError(f"{name}: contains NaN or +inf")
+    return arr
