@@ -182,16 +182,13 @@ class Lexicon:
         Recipes use it to build a corpus-vocabulary lexicon with distractor words, so that a
         dictionary-constrained decoder has wrong words to choose from. The draw is uniform
         without replacement over ``source``'s words that are not already here (and, with
-        ``alphabetic_only``, consist of letters with at most inner apostrophes), sorted, with
+        ``alphabetic_only``, consist of letters only: no ``O'NEIL``, ``A.`` or ``CO-OP``), sorted, with
         ``random.Random(seed)``: the same inputs give the same lexicon.
 
         Raises:
             ValueError: ``n`` negative or larger than the number of eligible words.
         """
-        pattern = re.compile(r"[A-Z]+(?:'[A-Z]+)*")
-        pool = sorted(
-            w for w in source.entries if w not in self.entries and (not alphabetic_only or pattern.fullmatch(w))
-        )
+        pool = sorted(w for w in source.entries if w not in self.entries and (not alphabetic_only or w.isalpha()))
         if not 0 <= n <= len(pool):
             raise ValueError(f"with_distractors: n must be in [0, {len(pool)}] (eligible source words), got {n}")
         picked = random.Random(seed).sample(pool, n)

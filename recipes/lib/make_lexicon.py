@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 
 from phonrec.lexicon import Lexicon
@@ -17,11 +16,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     lexicon = Lexicon.from_kaldi(args.corpus_lexicon)
-    cmu = Lexicon.from_cmudict()
-    candidates = sorted(w for w in cmu.words if w.isalpha() and w not in lexicon)
-    for word in random.Random(args.seed).sample(candidates, min(args.distractors, len(candidates))):
-        for pron in cmu.pronunciations(word):
-            lexicon.add(word, pron)
+    lexicon = lexicon.with_distractors(args.distractors, Lexicon.from_cmudict(), seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     lexicon.to_kaldi(args.out)
     print(f"{args.out}: {len(lexicon)} words ({args.distractors} distractors)")
