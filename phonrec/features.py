@@ -36,9 +36,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from phonrec.config import ConfigError, dataclass_from
 
 DEFAULT_HOP_MS = 10.0
 DEFAULT_WIN_MS = 25.0
@@ -652,6 +655,47 @@ def per_utterance_cmvn(x: Tensor, std_floor: float = 1e-5) -> Tensor:
     return ((x64 - mean) / std).to(x.dtype)
 
 
+def masked_utterance_cmvn(feats: Tensor, lengths: Tensor) -> Tensor:
+    """Per-utterance CMVN of a padded batch, statistics over each utterance's valid frames only.
+
+    The training arithmetic (float32, variance floored at 1e-10); :func:`per_utterance_cmvn` is the
+    float64 one-utterance version that inference uses. The two agree to float32 rounding.
+
+    Args:
+        feats: (B, T, F) padded features.
+        lengths: (B,) valid frames.
+
+    Returns:
+        (B, T, F), padding frames normalised with their utterance's statistics.
+    """
+    mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+    n = lengths.clamp(min=1).to(feats.dtype)[:, None, None]
+    mean = (feats * mask).sum(1, keepdim=True) / n
+    var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / n
+    return (feats - mean) / var.clamp(min=1e-10).sqrt()
+
+
+CMVN_MODES = ("global", "utterance", "none")
+
+
+def normalise(feats: Tensor, mode: str, cmvn: CMVN | None = None, lengths: Tensor | None = None) -> Tensor:
+    """The one CMVN dispatch of training and inference (the ``features.cmvn`` mode).
+
+    Args:
+        feats: (T, F) one utterance, or (B, T, F) a padded batch with its ``lengths`` (B,).
+        mode: ``"global"`` (``cmvn``'s statistics; unchanged when ``cmvn`` is None), ``"utterance"``
+            (each utterance's own statistics) or ``"none"``.
+
+    Returns:
+        the normalised features, same shape.
+    """
+    if mode == "global" and cmvn is not None:
+        return cmvn.apply(feats)
+    if mode == "utterance":
+        return per_utterance_cmvn(feats) if lengths is None else masked_utterance_cmvn(feats, lengths)
+    return feats
+
+
 # ----------------------------------------------------------------------------------------------
 # SpecAugment
 
@@ -735,3 +779,24 @@ def spec_augment(
         tmask = _random_spans(cfg.time_masks, max_w, lengths, T, generator) & valid
         mask |= tmask[:, :, None]
     return feats.masked_fill(mask.to(feats.device), 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The features config group
+
+
+def features_from_group(
+    values: dict[str, Any], prefix: str = "features"
+) -> tuple[FeatureConfig, str, SpecAugmentConfig | None]:
+    """Split the ``features`` group (a plain dict) into the extractor config, the CMVN mode and
+    SpecAugment, each validated: an unknown or mistyped key fails naming ``features.key``.
+
+    Training and every model-directory reader go through this one function.
+    """
+    values = dict(values)
+    cmvn_mode = values.pop("cmvn", "global")
+    specaug = values.pop("specaugment", None)
+    if cmvn_mode not in CMVN_MODES:
+        raise ConfigError(f"{prefix}.cmvn must be global, utterance or none, got {cmvn_mode!r}")
+    spec = dataclass_from(SpecAugmentConfig, specaug, f"{prefix}.specaugment") if specaug else None
+    return dataclass_from(FeatureConfig, values, prefix), cmvn_mode, spec

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import compose_cfg
 from omegaconf import OmegaConf
-from test_train import compose_cfg
 
+from phonrec.cli.train import train as run
 from phonrec.config import CONF_DIR
 from phonrec.data.datadir import DataDir
 from phonrec.data.synth import SynthConfig, build_corpus
-from phonrec.train import run
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
 REPO = Path(__file__).resolve().parents[1]
