@@ -164,6 +164,9 @@ def test_wav_scp_entry_naming_a_command_is_just_a_missing_file(tmp_path: Path, c
         ("trainer.nonfinite=ignore", "trainer.nonfinite"),
         ("trainer.lr=-1", "trainer.lr"),
         ("divergence.name=mse", "divergence.name"),
+        ("+divergence.modes=dense", "divergence.modes"),
+        ("divergence.mode=dens", "divergence"),
+        ("divergence.label_smoothing=abc", "divergence.label_smoothing"),
     ],
 )
 def test_bad_config_values_name_the_key(tmp_path: Path, override: str, names: str) -> None:
