@@ -26,7 +26,9 @@ import soundfile as sf
 import torch
 
 from phonrec.audio import AudioError, load_audio, validate_waveform
+from phonrec.decode.beam import phone_beam_search
 from phonrec.decode.greedy import Span, greedy
+from phonrec.decode.lexicon import LexiconDecoder
 from phonrec.features import CMVN, FeatureConfig, compute_features, frames_to_seconds, normalise, num_frames
 from phonrec.lexicon import Lexicon
 from phonrec.model_dir import read_model_dir
@@ -141,15 +143,11 @@ class Transcriber:
         if decoder == "greedy":
             return greedy(log_probs, blank=blank), None
         if decoder == "beam":
-            from phonrec.decode.beam import phone_beam_search
-
             return phone_beam_search(log_probs, log_probs.shape[0], None, blank=blank), None
         if decoder == "lexicon":
             if self.lexicon is None:
                 raise ValueError("decoder='lexicon' needs a lexicon.txt in the model directory")
             if self._lexicon_decoder is None:
-                from phonrec.decode.lexicon import LexiconDecoder
-
                 self._lexicon_decoder = LexiconDecoder(self.lexicon, self.phone_set, blank=blank)
             hyp = self._lexicon_decoder.decode(log_probs)[0]
             return hyp.spans, hyp.words
