@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             utts.append((ws, ph, x))
         audio_s = sum(u[2].shape[0] for u in utts) / 100.0
         t1 = time.perf_counter()
-        ours = LexiconDecoder(lex, ps, blank=0, beam=args.beam, word_penalty=args.word_penalty)
+        ours = LexiconDecoder(lex, ps, beam=args.beam, word_penalty=args.word_penalty)
         t_build_ours = time.perf_counter() - t1
         t1 = time.perf_counter()
         fl = FlashlightLexiconDecoder(

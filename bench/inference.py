@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from phonrec.audio import load_audio  # noqa: E402
 from phonrec.data.datadir import DataDir  # noqa: E402
-from phonrec.features import compute_features  # noqa: E402
+from phonrec.features import compute_features, normalise  # noqa: E402
 from phonrec.transcribe import Transcriber  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def main() -> None:
         for i in range(0, len(paths), args.batch):
             tr.transcribe_batch(paths[i : i + args.batch])
 
-    feats = [tr._normalise(compute_features(load_audio(p, sr), tr.feature_config)).to(device) for p in paths]
+    feats = [normalise(compute_features(load_audio(p, sr), tr.feature_config), tr.cmvn_mode, tr.cmvn).to(device) for p in paths]
 
     @torch.no_grad()
     def bare_single():

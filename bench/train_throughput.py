@@ -2,7 +2,7 @@
 
 Both sides use the same model size, the same data and the same batches:
 
-- ``phonrec``: :func:`phonrec.train.run` (data loading from the feature cache, bucketing,
+- ``phonrec``: :func:`phonrec.train.run` (one process) (data loading from the feature cache, bucketing,
   CMVN, SpecAugment, exact BiLSTM, divergence, clipping, scheduler, logging) — frames/s of its
   last epoch, with its data-wait and padding fractions;
 - ``bare padded``: pre-loaded padded tensors on the device, a plain ``nn.LSTM`` (bidirectional,
@@ -63,7 +63,8 @@ def make_noise_data(root: Path, utts: int, seed: int = 0) -> Path:
 def run_phonrec(data: Path, exp: Path, args) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from phonrec.train import CONF_DIR, run
+    from phonrec.config import CONF_DIR
+    from phonrec.train import run
 
     overrides = [
         f"data.train={data}",
@@ -81,7 +82,7 @@ def run_phonrec(data: Path, exp: Path, args) -> dict:
     ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    run(cfg)
+    run(0, 1, cfg)
     history = json.loads((exp / "metrics.json").read_text())["history"]
     return history[-1]
 

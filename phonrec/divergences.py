@@ -8,7 +8,8 @@ value and get exactly zero gradient.  Every function takes ``reduction``:
 - ``"mean"``: the sum over frames, averaged over the batch (``sum / B``; *not* divided by
   frame or target counts).
 
-Which targets each divergence needs (the batch keys the data loader produces):
+Which targets each divergence needs (the batch keys the data loader produces; :data:`REGISTRY`
+holds this table for training and the data loader):
 
 ========== ===================================== ===========================================
 name        function                              batch keys
@@ -25,10 +26,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from phonrec.config import ConfigError, dataclass_from
 
 IGNORE_INDEX = -100
 REDUCTIONS = ("none", "sum", "mean")
@@ -319,22 +324,113 @@ def ctc_divergence(
 
 # ----------------------------------------------------------------------------- registry
 
-DIVERGENCES: dict[str, Callable[..., Tensor]] = {
-    "frame": weighted_frame_divergence,
-    "aligned": aligned_divergence,
-    "ctc": ctc_divergence,
+
+@dataclass
+class FrameDivergenceConfig:
+    """``conf/divergence/frame.yaml``: the options of :func:`weighted_frame_divergence`."""
+
+    name: str = "frame"
+    weights: str = "uniform"  # uniform | last | linear
+
+    def __post_init__(self) -> None:
+        if self.weights not in ("uniform", "last", "linear"):
+            raise ValueError(f"weights must be uniform, last or linear, got {self.weights!r}")
+
+
+@dataclass
+class AlignedDivergenceConfig:
+    """``conf/divergence/aligned.yaml``: the options of :func:`aligned_divergence`."""
+
+    name: str = "aligned"
+    mode: str = "dense"  # dense | segment_end
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("dense", "segment_end"):
+            raise ValueError(f"mode must be dense or segment_end, got {self.mode!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+@dataclass
+class CTCDivergenceConfig:
+    """``conf/divergence/ctc.yaml``: the options of :func:`ctc_divergence` (blank is id 0)."""
+
+    name: str = "ctc"
+    zero_infinity: bool = True
+
+
+DivergenceConfig = FrameDivergenceConfig | AlignedDivergenceConfig | CTCDivergenceConfig
+
+
+def divergence_options(cfg: DivergenceConfig) -> dict[str, Any]:
+    """The keyword arguments a config passes to its divergence function (every field but ``name``)."""
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "name"}
+
+
+@dataclass(frozen=True)
+class DivergenceSpec:
+    """What training and the data loader must know about one divergence.
+
+    Attributes:
+        function: called as ``function(log_probs, out_lengths, *batch[batch_keys], reduction=...,
+            **divergence_options(config))``.
+        config: the dataclass of its Hydra group.
+        batch_keys: the batch keys it reads (:func:`phonrec.data.dataset.collate`), in argument order.
+        target: the dataset's target kind (:class:`phonrec.data.dataset.UtteranceDataset`).
+        item_key: the key of that target in one dataset item.
+        needs_blank: the model output has a blank class (id 0).
+        per_sequence: the training loss is normalised per sequence (else per output frame).
+        select_metric: the dev metric that picks the best epoch and stops early (lower is better).
+    """
+
+    function: Callable[..., Tensor]
+    config: type
+    batch_keys: tuple[str, ...]
+    target: str
+    item_key: str
+    needs_blank: bool
+    per_sequence: bool
+    select_metric: str
+
+
+REGISTRY: dict[str, DivergenceSpec] = {
+    "frame": DivergenceSpec(
+        weighted_frame_divergence, FrameDivergenceConfig, ("labels",), "label", "label", False, True, "dev_loss"
+    ),
+    "aligned": DivergenceSpec(
+        aligned_divergence,
+        AlignedDivergenceConfig,
+        ("frame_labels",),
+        "aligned",
+        "frame_labels",
+        False,
+        False,
+        "dev_loss",
+    ),
+    "ctc": DivergenceSpec(
+        ctc_divergence, CTCDivergenceConfig, ("targets", "target_lengths"), "ctc", "targets", True, False, "dev_per"
+    ),
 }
 
-# the batch keys each divergence reads, besides the model's (log_probs, out_lengths)
-DIVERGENCE_TARGETS: dict[str, tuple[str, ...]] = {
-    "frame": ("labels",),
-    "aligned": ("frame_labels",),
-    "ctc": ("targets", "target_lengths"),
-}
+
+def divergence_spec(name: str) -> DivergenceSpec:
+    """The registry entry of divergence ``name``.
+
+    Raises:
+        ConfigError: naming ``divergence.name`` and the valid names.
+    """
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown divergence {name!r}: divergence.name must be one of {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def divergence_config(values: dict[str, Any]) -> DivergenceConfig:
+    """The ``divergence`` group as its validated dataclass (an unknown key fails naming ``divergence.key``)."""
+    spec = divergence_spec(values.get("name"))
+    return dataclass_from(spec.config, values, "divergence")
 
 
 def divergence_needs_blank(name: str) -> bool:
     """True when the divergence ``name`` needs a blank class in the model output (CTC)."""
-    if name not in DIVERGENCES:
-        raise ValueError(f"unknown divergence {name!r}; expected one of {sorted(DIVERGENCES)}")
-    return name == "ctc"
+    return divergence_spec(name).needs_blank

@@ -15,13 +15,17 @@ and the kinds differ only in their defaults and their filterbank:
 kind          filterbank                                  defaults of the ``None`` fields
 ============  ==========================================  ===============================
 logmel        librosa's ``filters.mel`` (Slaney scale,     window hann, preemphasis 0.0,
-              Slaney area norm)                           remove_dc_offset False, floor 1e-10
-mfcc          as logmel, then orthonormal DCT-II,         as logmel
+              Slaney area norm)                           remove_dc_offset False, floor 1e-10,
+                                                          deltas 0
+mfcc          as logmel, then orthonormal DCT-II,         as logmel, but deltas 2
               first ``n_mfcc`` coefficients
 kaldi_fbank   Kaldi's (``1127 ln(1 + f/700)``, triangles  window povey, preemphasis 0.97,
               in mel, no norm); samples scaled by 32768   remove_dc_offset True, floor
-              so values equal Kaldi's compute-fbank-feats float32 eps (Kaldi's)
+              so values equal Kaldi's compute-fbank-feats float32 eps (Kaldi's), deltas 0
 ============  ==========================================  ===============================
+
+The Hydra groups ``conf/features/*.yaml`` leave these fields ``null``, so ``features.kind=...``
+over any group takes the new kind's defaults unless a field is overridden too.
 
 ``logmel`` equals ``log(max(librosa.feature.melspectrogram(y=pad(y, (n_fft-win)//2),
 center=False, win_length=win, ...), 1e-10))`` and ``kaldi_fbank`` equals
@@ -36,10 +40,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from phonrec.config import ConfigError, dataclass_from
 from phonrec.spans import DEFAULT_HOP_MS
 from phonrec.spans import frames_to_seconds as frames_to_seconds  # re-exported: plots, transcribe, decode.cli
 
@@ -118,7 +124,7 @@ class FeatureConfig:
     n_fft: int = 512
     fmin: float = 20.0
     fmax: float | None = None
-    deltas: int = 0
+    deltas: int | None = None
     dither: float = 0.0
     preemphasis: float | None = None
     remove_dc_offset: bool | None = None
@@ -152,7 +158,9 @@ class FeatureConfig:
             raise bad("fmin", f"a frequency in [0, {nyquist}) Hz")
         if self.fmax is not None and (not isinstance(self.fmax, (int, float)) or not self.fmin < self.fmax <= nyquist):
             raise bad("fmax", f"None or a frequency in (fmin={self.fmin}, {nyquist}] Hz")
-        if isinstance(self.deltas, bool) or not isinstance(self.deltas, int) or not 0 <= self.deltas <= 2:
+        if self.deltas is not None and (
+            isinstance(self.deltas, bool) or not isinstance(self.deltas, int) or not 0 <= self.deltas <= 2
+        ):
             raise bad("deltas", "0, 1 or 2")
         if not isinstance(self.dither, (int, float)) or not math.isfinite(self.dither) or self.dither < 0:
             raise bad("dither", "a non-negative number")
@@ -183,7 +191,13 @@ class FeatureConfig:
     def dim(self) -> int:
         """Output feature dimension ``F``: ``(n_mfcc or n_mels) * (deltas + 1)``."""
         base = self.n_mfcc if self.kind == "mfcc" else self.n_mels
-        return base * (self.deltas + 1)
+        return base * (self.resolved_deltas + 1)
+
+    @property
+    def resolved_deltas(self) -> int:
+        if self.deltas is not None:
+            return self.deltas
+        return 2 if self.kind == "mfcc" else 0
 
     @property
     def resolved_preemphasis(self) -> float:
@@ -415,8 +429,8 @@ def compute_features(wave: Tensor, cfg: FeatureConfig, *, generator: torch.Gener
         return torch.zeros(0, cfg.dim, dtype=torch.float32, device=wave.device)
     frames = wave.unfold(0, cfg.win_length, cfg.hop_length).unsqueeze(0)  # (1, T, win)
     feats = _chunked_features(frames, cfg, generator)[0]
-    if cfg.deltas:
-        feats = add_deltas(feats, cfg.deltas)
+    if cfg.resolved_deltas:
+        feats = add_deltas(feats, cfg.resolved_deltas)
     return feats
 
 
@@ -451,11 +465,11 @@ def compute_features_batch(
         return torch.zeros(B, 0, cfg.dim, dtype=torch.float32, device=waves.device), frame_lengths
     frames = waves.to(torch.float32).unfold(1, cfg.win_length, cfg.hop_length)  # (B, T, win)
     feats = _chunked_features(frames, cfg, generator)
-    if cfg.deltas:
+    if cfg.resolved_deltas:
         out = torch.zeros(B, T, cfg.dim, dtype=torch.float32, device=waves.device)
         for b, t in enumerate(frame_lengths.tolist()):
             if t:
-                out[b, :t] = add_deltas(feats[b, :t], cfg.deltas)
+                out[b, :t] = add_deltas(feats[b, :t], cfg.resolved_deltas)
         return out, frame_lengths
     valid = torch.arange(T, device=waves.device)[None, :] < frame_lengths.to(waves.device)[:, None]
     return feats.masked_fill_(~valid[:, :, None], 0.0), frame_lengths
@@ -649,6 +663,47 @@ def per_utterance_cmvn(x: Tensor, std_floor: float = 1e-5) -> Tensor:
     return ((x64 - mean) / std).to(x.dtype)
 
 
+def masked_utterance_cmvn(feats: Tensor, lengths: Tensor) -> Tensor:
+    """Per-utterance CMVN of a padded batch, statistics over each utterance's valid frames only.
+
+    The training arithmetic (float32, variance floored at 1e-10); :func:`per_utterance_cmvn` is the
+    float64 one-utterance version that inference uses. The two agree to float32 rounding.
+
+    Args:
+        feats: (B, T, F) padded features.
+        lengths: (B,) valid frames.
+
+    Returns:
+        (B, T, F), padding frames normalised with their utterance's statistics.
+    """
+    mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+    n = lengths.clamp(min=1).to(feats.dtype)[:, None, None]
+    mean = (feats * mask).sum(1, keepdim=True) / n
+    var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / n
+    return (feats - mean) / var.clamp(min=1e-10).sqrt()
+
+
+CMVN_MODES = ("global", "utterance", "none")
+
+
+def normalise(feats: Tensor, mode: str, cmvn: CMVN | None = None, lengths: Tensor | None = None) -> Tensor:
+    """The one CMVN dispatch of training and inference (the ``features.cmvn`` mode).
+
+    Args:
+        feats: (T, F) one utterance, or (B, T, F) a padded batch with its ``lengths`` (B,).
+        mode: ``"global"`` (``cmvn``'s statistics; unchanged when ``cmvn`` is None), ``"utterance"``
+            (each utterance's own statistics) or ``"none"``.
+
+    Returns:
+        the normalised features, same shape.
+    """
+    if mode == "global" and cmvn is not None:
+        return cmvn.apply(feats)
+    if mode == "utterance":
+        return per_utterance_cmvn(feats) if lengths is None else masked_utterance_cmvn(feats, lengths)
+    return feats
+
+
 # ----------------------------------------------------------------------------------------------
 # SpecAugment
 
@@ -732,3 +787,24 @@ def spec_augment(
         tmask = _random_spans(cfg.time_masks, max_w, lengths, T, generator) & valid
         mask |= tmask[:, :, None]
     return feats.masked_fill(mask.to(feats.device), 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The features config group
+
+
+def features_from_group(
+    values: dict[str, Any], prefix: str = "features"
+) -> tuple[FeatureConfig, str, SpecAugmentConfig | None]:
+    """Split the ``features`` group (a plain dict) into the extractor config, the CMVN mode and
+    SpecAugment, each validated: an unknown or mistyped key fails naming ``features.key``.
+
+    Training and every model-directory reader go through this one function.
+    """
+    values = dict(values)
+    cmvn_mode = values.pop("cmvn", "global")
+    specaug = values.pop("specaugment", None)
+    if cmvn_mode not in CMVN_MODES:
+        raise ConfigError(f"{prefix}.cmvn must be global, utterance or none, got {cmvn_mode!r}")
+    spec = dataclass_from(SpecAugmentConfig, specaug, f"{prefix}.specaugment") if specaug else None
+    return dataclass_from(FeatureConfig, values, prefix), cmvn_mode, spec

@@ -1,15 +1,15 @@
-"""Training: ``phonrec-train`` (a Hydra app over ``conf/``), checkpoints, resume, DDP.
+"""Training in icefall's shape: :func:`compute_loss`, :func:`train_one_epoch`, :func:`evaluate` and
+:func:`run` ``(rank, world_size, cfg)``; the command over it is :mod:`phonrec.cli.train`.
 
 Usage::
 
     phonrec-train data.train=data/synth/train data.dev=data/synth/dev divergence=ctc model.hidden=512
-    torchrun --nproc_per_node=2 -m phonrec.train trainer.max_frames=16000 ...
+    torchrun --nproc_per_node=2 -m phonrec.cli.train trainer.max_frames=16000 ...
 
 A run directory (``exp_dir``) receives ``config.yaml`` (resolved), ``train.log`` (plain log),
-``tensorboard/``, ``checkpoints/`` (``last.pt``, ``best.pt``, the N most recent ``epoch-NNN.pt``,
-each written atomically) and, at the end, the model directory ``model/`` that
-:class:`phonrec.Transcriber` loads: ``config.yaml``, ``model.safetensors``, ``phones.txt``,
-``cmvn.json``.
+``tensorboard/``, ``checkpoints/`` (:mod:`phonrec.checkpoint`: ``last.pt``, ``best.pt``, the N most
+recent ``epoch-NNN.pt``, each written atomically) and, at the end, the model directory ``model/``
+(:mod:`phonrec.model_dir`) that :class:`phonrec.Transcriber` loads.
 
 ``trainer.resume=true`` continues a killed run from ``checkpoints/last.pt`` (model, optimiser,
 scheduler, RNG state, epoch); batching and augmentation are seeded by ``(seed, epoch)`` so the
@@ -22,39 +22,51 @@ import contextlib
 import json
 import logging
 import math
-import os
-import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from phonrec.config import CONF_DIR, ConfigError, dataclass_from
+from phonrec.checkpoint import (
+    ResumeState,
+    average_state_dicts,
+    epoch_checkpoints,
+    remove_stale_checkpoints,
+    restore_training_state,
+    save_training_state,
+)
+from phonrec.config import ConfigError, dataclass_from
 from phonrec.data.datadir import DataDir
 from phonrec.data.dataset import BucketBatchSampler, FeatureCache, UtteranceDataset, collate, sequence_label
 from phonrec.decode.greedy import greedy_batch
-from phonrec.divergences import (
-    aligned_divergence,
-    ctc_divergence,
-    ctc_min_frames,
-    frame_weights,
-    weighted_frame_divergence,
+from phonrec.distributed import (
+    all_reduce_sum,
+    barrier,
+    check_ranks_agree,
+    pick_device,
+    rank_device,
+    shutdown_distributed,
 )
-from phonrec.features import CMVN, FeatureConfig, SpecAugmentConfig, spec_augment
+from phonrec.divergences import (
+    IGNORE_INDEX,
+    DivergenceConfig,
+    DivergenceSpec,
+    ctc_min_frames,
+    divergence_config,
+    divergence_options,
+    divergence_spec,
+    frame_weights,
+)
+from phonrec.features import CMVN, FeatureConfig, SpecAugmentConfig, features_from_group, normalise, spec_augment
 from phonrec.metrics import ErrorCounts, edit_distance
-from phonrec.models.bilstm import BiLSTM
+from phonrec.model_dir import build_model, read_model_dir, write_model_dir
 from phonrec.phones import PhoneSet
 
 log = logging.getLogger("phonrec.train")
-
-TARGET_OF = {"frame": "label", "aligned": "aligned", "ctc": "ctc"}
 
 
 @dataclass
@@ -101,59 +113,20 @@ class TrainerConfig:
             raise ConfigError(f"trainer.lr must be positive, got {self.lr}")
 
 
+def trainer_config(cfg: DictConfig) -> TrainerConfig:
+    """The validated ``trainer`` group."""
+    return dataclass_from(TrainerConfig, OmegaConf.to_container(cfg.trainer, resolve=True), "trainer")
+
+
 def feature_config(cfg: DictConfig) -> tuple[FeatureConfig, str, SpecAugmentConfig | None]:
-    """Split the ``features`` group into the extractor config, the CMVN mode and SpecAugment."""
-    values = OmegaConf.to_container(cfg.features, resolve=True)
-    cmvn_mode = values.pop("cmvn", "global")
-    specaug = values.pop("specaugment", None)
-    if cmvn_mode not in ("global", "utterance", "none"):
-        raise ConfigError(f"features.cmvn must be global, utterance or none, got {cmvn_mode!r}")
-    spec = dataclass_from(SpecAugmentConfig, specaug, "features.specaugment") if specaug else None
-    return dataclass_from(FeatureConfig, values, "features"), cmvn_mode, spec
-
-
-# --- distributed --------------------------------------------------------------------------------
-
-
-def setup_distributed(device: torch.device) -> tuple[int, int]:
-    """Initialise the process group when launched by torchrun; returns ``(rank, world_size)``."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), world
-
-
-def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
-    """Sum a few numbers over ranks (identity without a process group)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-def check_ranks_agree(model: torch.nn.Module, world: int) -> float:
-    """Gather every rank's parameters and log the largest difference to rank 0's (it must be 0).
-
-    Raises:
-        RuntimeError: when the ranks' parameters differ (a DDP bug or a non-deterministic rank).
-    """
-    flat = torch.cat([p.detach().flatten().double() for p in model.parameters()])  # on the model's device
-    gathered = [torch.empty_like(flat) for _ in range(world)]
-    dist.all_gather(gathered, flat)
-    diff = max(float((g - gathered[0]).abs().max()) for g in gathered)
-    log.info("DDP: %d ranks, max parameter difference to rank 0: %.3g", world, diff)
-    if diff != 0.0:
-        raise RuntimeError(f"DDP ranks disagree after training: max parameter difference {diff}")
-    return diff
+    """The validated ``features`` group: extractor config, CMVN mode, SpecAugment (or None)."""
+    return features_from_group(OmegaConf.to_container(cfg.features, resolve=True))
 
 
 # --- building blocks ----------------------------------------------------------------------------
 
 
-def build_phone_set(cfg: DictConfig, train: DataDir, divergence: str) -> PhoneSet:
+def build_phone_set(cfg: DictConfig, train: DataDir, spec: DivergenceSpec) -> PhoneSet:
     """The output inventory: ``data.phones`` (a built-in name such as ``cmu39+sil``, or a phones.txt)
     if given; else the 39 CMU phones + ``sil`` when the training data uses only those, or the
     sorted symbols of the training data (after ``data.phone_map``).
@@ -165,7 +138,7 @@ def build_phone_set(cfg: DictConfig, train: DataDir, divergence: str) -> PhoneSe
         ps = PhoneSet.standard(cfg.data.phones)
     elif cfg.data.get("phones"):
         ps = PhoneSet.from_file(cfg.data.phones)
-    elif divergence == "frame":
+    elif spec.target == "label":
         ps = PhoneSet.from_symbols(sorted({sequence_label(t) for t in train.text.values() if t.strip()}))
     else:
         phone_map = dict(cfg.data.get("phone_map") or {})
@@ -178,20 +151,7 @@ def build_phone_set(cfg: DictConfig, train: DataDir, divergence: str) -> PhoneSe
         # CMU-phone corpora get the whole CMU inventory, so that a lexicon or a test sentence
         # with a phone the training data happens to lack still decodes
         ps = cmu if symbols <= set(cmu.symbols) else PhoneSet.from_symbols(sorted(symbols))
-    return ps.with_blank() if divergence == "ctc" else ps.without_blank()
-
-
-def normalise(feats: torch.Tensor, lengths: torch.Tensor, cmvn: CMVN | None, mode: str) -> torch.Tensor:
-    """Apply CMVN to a padded batch ``(B, T, F)``; per-utterance statistics use valid frames only."""
-    if mode == "global" and cmvn is not None:
-        return cmvn.apply(feats)
-    if mode == "utterance":
-        mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]).unsqueeze(-1)
-        n = lengths.clamp(min=1).to(feats.dtype)[:, None, None]
-        mean = (feats * mask).sum(1, keepdim=True) / n
-        var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / n
-        return (feats - mean) / var.clamp(min=1e-10).sqrt()
-    return feats
+    return ps.with_blank() if spec.needs_blank else ps.without_blank()
 
 
 def subsample_labels(frame_labels: torch.Tensor, factor: int, out_len: int) -> torch.Tensor:
@@ -200,75 +160,97 @@ def subsample_labels(frame_labels: torch.Tensor, factor: int, out_len: int) -> t
         return frame_labels[:, :out_len]
     picked = frame_labels[:, factor // 2 :: factor][:, :out_len]
     if picked.shape[1] < out_len:
-        picked = torch.nn.functional.pad(picked, (0, out_len - picked.shape[1]), value=-100)
+        picked = torch.nn.functional.pad(picked, (0, out_len - picked.shape[1]), value=IGNORE_INDEX)
     return picked
 
 
+def warn_infeasible_ctc(batch: dict, out_lengths: torch.Tensor) -> None:
+    """Name the utterances whose phones need more frames than the model emits (they get zero loss)."""
+    need = ctc_min_frames(batch["targets"], batch["target_lengths"])
+    short = [(u, int(n), int(o)) for u, n, o in zip(batch["utts"], need, out_lengths.cpu()) if n > o]
+    if short:
+        log.warning(
+            "CTC: %d utterances have fewer frames than their phones need, and get zero loss: %s",
+            len(short),
+            ", ".join(f"{u} ({o} frames < {n})" for u, n, o in short),
+        )
+
+
 def compute_loss(
-    model: torch.nn.Module, batch: dict, div: dict, device: torch.device, subsample: int = 1
+    model: torch.nn.Module, batch: dict, div: DivergenceConfig, device: torch.device, subsample: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward a batch and return ``(divergence summed over the batch, log_probs, out_lengths)``.
 
     Args:
         batch: from :func:`phonrec.data.dataset.collate`, already normalised; ``feats (B, T, F)``.
-        div: the ``divergence`` config group as a dict (``name`` plus its options).
+        div: the validated ``divergence`` group; its registry entry names the batch keys it reads.
         subsample: the model's frame subsampling factor (frame labels are subsampled to match).
     """
+    spec = divergence_spec(div.name)
     feats = batch["feats"].to(device)
     lengths = batch["lengths"].to(device)
     log_probs, out_lengths = model(feats, lengths)  # (B, T', K), (B,)
-    name = div["name"]
-    if name == "ctc":
-        need = ctc_min_frames(batch["targets"], batch["target_lengths"])
-        short = [(u, int(n), int(o)) for u, n, o in zip(batch["utts"], need, out_lengths.cpu()) if n > o]
-        if short:
-            log.warning(
-                "CTC: %d utterances have fewer frames than their phones need, and get zero loss: %s",
-                len(short),
-                ", ".join(f"{u} ({o} frames < {n})" for u, n, o in short),
-            )
-        loss = ctc_divergence(
-            log_probs.float(),
-            out_lengths,
-            batch["targets"].to(device),
-            batch["target_lengths"].to(device),
-            blank=0,
-            reduction="sum",
-            zero_infinity=div.get("zero_infinity", True),
-        )
-    elif name == "aligned":
-        labels = subsample_labels(batch["frame_labels"].to(device), subsample, log_probs.shape[1])
-        loss = aligned_divergence(
-            log_probs.float(),
-            out_lengths,
-            labels,
-            mode=div.get("mode", "dense"),
-            label_smoothing=div.get("label_smoothing", 0.0),
-            reduction="sum",
-        )
-    elif name == "frame":
-        loss = weighted_frame_divergence(
-            log_probs.float(),
-            out_lengths,
-            batch["labels"].to(device),
-            weights=div.get("weights", "uniform"),
-            reduction="sum",
-        )
-    else:
-        raise ConfigError(f"divergence.name must be frame, aligned or ctc, got {name!r}")
+    if spec.needs_blank:
+        warn_infeasible_ctc(batch, out_lengths)
+    targets = [batch[key].to(device) for key in spec.batch_keys]
+    if "frame_labels" in spec.batch_keys:  # frame-synchronous targets follow the model's frame rate
+        targets = [subsample_labels(targets[0], subsample, log_probs.shape[1])]
+    loss = spec.function(log_probs.float(), out_lengths, *targets, reduction="sum", **divergence_options(div))
     return loss, log_probs, out_lengths
 
 
-def loss_normaliser(div_name: str, batch: dict, out_frames: int) -> int:
+def loss_normaliser(spec: DivergenceSpec, batch: dict, out_frames: int) -> int:
     """What a batch's summed divergence is divided by: frames (aligned, CTC) or sequences (frame)."""
-    return len(batch["utts"]) if div_name == "frame" else out_frames
+    return len(batch["utts"]) if spec.per_sequence else out_frames
+
+
+@dataclass
+class DevCounts:
+    """What :func:`evaluate` accumulates over the dev batches."""
+
+    loss: float = 0.0
+    norm: float = 0.0
+    correct: int = 0
+    count: int = 0
+    errors: ErrorCounts = ErrorCounts(0, 0, 0, 0)
+
+
+def score_dev_batch(
+    counts: DevCounts,
+    batch: dict,
+    log_probs: torch.Tensor,
+    out_lengths: torch.Tensor,
+    div: DivergenceConfig,
+    phone_set: PhoneSet,
+    subsample: int,
+) -> None:
+    """Add one batch to the divergence's own dev metric: frame accuracy (aligned), sequence accuracy
+    with the trained frame weights (frame), or greedy phone errors without silence (CTC)."""
+    lp, ol = log_probs.float().cpu(), out_lengths.cpu()
+    mask = torch.arange(lp.shape[1])[None, :] < ol[:, None]
+    if div.name == "aligned":
+        labels = subsample_labels(batch["frame_labels"], subsample, lp.shape[1])
+        valid = mask & (labels != IGNORE_INDEX)
+        counts.correct += int(((lp.argmax(-1) == labels) & valid).sum())
+        counts.count += int(valid.sum())
+    elif div.name == "frame":
+        # decide with the same frame weights the divergence trains (e.g. only the last frame)
+        w = frame_weights(div.weights, ol, lp.shape[1], lp.device, lp.dtype)
+        scores = (lp * w.unsqueeze(-1)).sum(1)  # (B, K)
+        counts.correct += int((scores.argmax(-1) == batch["labels"]).sum())
+        counts.count += len(ol)
+    else:
+        sil = phone_set.silence_id
+        for spans, ref, n in zip(greedy_batch(lp, ol, blank=0), batch["targets"], batch["target_lengths"]):
+            hyp = [s.phone for s in spans if s.phone != sil]
+            counts.errors = counts.errors + edit_distance(ref[: int(n)].tolist(), hyp)
 
 
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
     loader: DataLoader,
-    div: dict,
+    div: DivergenceConfig,
     phone_set: PhoneSet,
     cmvn: CMVN | None,
     cmvn_mode: str,
@@ -281,40 +263,22 @@ def evaluate(
     ``frame``: sequence accuracy of the arg-max of the frame-averaged posteriors.
     """
     model.eval()
-    total_loss = total_norm = 0.0
-    correct = count = 0
-    errors = ErrorCounts(0, 0, 0, 0)
+    spec = divergence_spec(div.name)
+    counts = DevCounts()
     for batch in loader:
-        batch["feats"] = normalise(batch["feats"], batch["lengths"], cmvn, cmvn_mode)
+        batch["feats"] = normalise(batch["feats"], cmvn_mode, cmvn, batch["lengths"])
         loss, log_probs, out_lengths = compute_loss(model, batch, div, device, subsample)
-        total_loss += float(loss)
-        total_norm += loss_normaliser(div["name"], batch, int(out_lengths.sum()))
-        lp, ol = log_probs.float().cpu(), out_lengths.cpu()
-        mask = torch.arange(lp.shape[1])[None, :] < ol[:, None]
-        if div["name"] == "aligned":
-            labels = subsample_labels(batch["frame_labels"], subsample, lp.shape[1])
-            valid = mask & (labels != -100)
-            correct += int(((lp.argmax(-1) == labels) & valid).sum())
-            count += int(valid.sum())
-        elif div["name"] == "frame":
-            # decide with the same frame weights the divergence trains (e.g. only the last frame)
-            w = frame_weights(div.get("weights", "uniform"), ol, lp.shape[1], lp.device, lp.dtype)
-            scores = (lp * w.unsqueeze(-1)).sum(1)  # (B, K)
-            correct += int((scores.argmax(-1) == batch["labels"]).sum())
-            count += len(ol)
-        else:
-            sil = phone_set.silence_id
-            for spans, ref, n in zip(greedy_batch(lp, ol, blank=0), batch["targets"], batch["target_lengths"]):
-                hyp = [s.phone for s in spans if s.phone != sil]
-                errors = errors + edit_distance(ref[: int(n)].tolist(), hyp)
+        counts.loss += float(loss)
+        counts.norm += loss_normaliser(spec, batch, int(out_lengths.sum()))
+        score_dev_batch(counts, batch, log_probs, out_lengths, div, phone_set, subsample)
     model.train()
-    out = {"dev_loss": total_loss / max(total_norm, 1)}
-    if div["name"] == "ctc":
-        out["dev_per"] = errors.rate
-    elif div["name"] == "aligned":
-        out["dev_frame_acc"] = correct / max(count, 1)
+    out = {"dev_loss": counts.loss / max(counts.norm, 1)}
+    if div.name == "ctc":
+        out["dev_per"] = counts.errors.rate
+    elif div.name == "aligned":
+        out["dev_frame_acc"] = counts.correct / max(counts.count, 1)
     else:
-        out["dev_acc"] = correct / max(count, 1)
+        out["dev_acc"] = counts.correct / max(counts.count, 1)
     return out
 
 
@@ -328,62 +292,6 @@ def lr_factor(step: int, tc: TrainerConfig, total_steps: int) -> float:
     return tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-# --- checkpoints --------------------------------------------------------------------------------
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, fsync, then rename: a kill never leaves a torn file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-class CheckpointError(pickle.UnpicklingError):
-    """A checkpoint that is not plain tensors and containers (it would need code to load), or is torn."""
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Load a training checkpoint without executing code (``weights_only=True``).
-
-    Raises:
-        CheckpointError: naming the file, for anything but plain weights (a planted pickle, say).
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
-        raise CheckpointError(
-            f"{path}: refused to load: not a plain weights checkpoint, or damaged (phonrec never unpickles code). {e}"
-        ) from None
-
-
-def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
-    """Element-wise mean of the model weights in several checkpoints."""
-    avg: dict[str, torch.Tensor] = {}
-    dtypes: dict[str, torch.dtype] = {}
-    for p in paths:
-        for k, v in load_checkpoint(p)["model"].items():
-            avg[k] = avg.get(k, 0) + v.double() / len(paths)
-            dtypes[k] = v.dtype
-    return {k: v.to(dtypes[k]) for k, v in avg.items()}
-
-
-def export_model_dir(
-    out: Path, state: dict[str, torch.Tensor], cfg: DictConfig, phone_set: PhoneSet, cmvn: CMVN | None
-) -> None:
-    """Write the model directory read by :class:`phonrec.Transcriber`."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "model.safetensors.tmp"
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-    tmp.replace(out / "model.safetensors")
-    phone_set.to_file(out / "phones.txt")
-    if cmvn is not None:
-        cmvn.save(out / "cmvn.json")
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-
-
 def init_from_model_dir(model: torch.nn.Module, phone_set: PhoneSet, model_dir: str | Path) -> list[str]:
     """Start ``model`` from another model directory's weights (no code is executed: safetensors).
 
@@ -394,11 +302,8 @@ def init_from_model_dir(model: torch.nn.Module, phone_set: PhoneSet, model_dir: 
     Returns:
         the names of the parameters left at their fresh initialisation.
     """
-    from safetensors.torch import load_file
-
-    model_dir = Path(model_dir)
-    source = load_file(str(model_dir / "model.safetensors"))
-    source_phones = PhoneSet.from_file(model_dir / "phones.txt")
+    source_dir = read_model_dir(model_dir)
+    source, source_phones = source_dir.model.state_dict(), source_dir.phone_set
     state = model.state_dict()
     fresh = []
     for name, target in state.items():
@@ -418,17 +323,10 @@ def init_from_model_dir(model: torch.nn.Module, phone_set: PhoneSet, model_dir: 
 # --- the run ------------------------------------------------------------------------------------
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device=cuda but no CUDA device is available")
-    return torch.device(name)
-
-
 def load_split(
     cfg: DictConfig, split: str, fcfg: FeatureConfig, exp_dir: Path, progress: bool
 ) -> tuple[DataDir, FeatureCache]:
+    """The data directory ``data.<split>`` and its feature cache (built on first use)."""
     path = cfg.data.get(split)
     if not path:
         raise ConfigError(f"data.{split} must name a data directory")
@@ -437,52 +335,62 @@ def load_split(
     return data, FeatureCache.build(data, fcfg, cache_root / f"{split}-{fcfg.kind}", progress=progress)
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Train with the composed config; returns the final dev metrics (rank 0) and writes ``exp_dir``."""
-    tc: TrainerConfig = dataclass_from(TrainerConfig, OmegaConf.to_container(cfg.trainer, resolve=True), "trainer")
-    fcfg, cmvn_mode, spec_cfg = feature_config(cfg)
-    div = OmegaConf.to_container(cfg.divergence, resolve=True)
-    if div.get("name") not in TARGET_OF:
-        raise ConfigError(f"divergence.name must be one of {sorted(TARGET_OF)}, got {div.get('name')!r}")
-    if tc.num_threads:
-        torch.set_num_threads(tc.num_threads)
-    device = pick_device(tc.device)
-    rank, world = setup_distributed(device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    is_main = rank == 0
-    exp_dir = Path(cfg.exp_dir)
-    ckpt_dir = exp_dir / "checkpoints"
-    if is_main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    torch.manual_seed(cfg.seed)
+@dataclass
+class Run:
+    """Everything one training run holds (icefall's ``params``): configs, data, model, optimiser."""
 
-    progress = tc.progress and is_main
-    train_data, train_cache = load_split(cfg, "train", fcfg, exp_dir, progress)
-    dev_data, dev_cache = load_split(cfg, "dev", fcfg, exp_dir, progress)
-    phone_set = build_phone_set(cfg, train_data, div["name"])
-    target = TARGET_OF[div["name"]]
-    phone_map = dict(cfg.data.get("phone_map") or {})
-    train_set = UtteranceDataset(train_data, train_cache, phone_set, target, phone_map=phone_map)
-    dev_set = UtteranceDataset(dev_data, dev_cache, phone_set, target, phone_map=phone_map)
-    cmvn = CMVN.fit(train_cache.iter_features()) if cmvn_mode == "global" else None
-    log.info(
-        "train: %d utterances (%d skipped), dev: %d; %d output symbols; device %s, world %d",
-        len(train_set),
-        len(train_cache.bad) + len(train_set.skipped),
-        len(dev_set),
-        len(phone_set),
-        device,
-        world,
-    )
+    cfg: DictConfig
+    tc: TrainerConfig
+    div: DivergenceConfig
+    spec: DivergenceSpec
+    cmvn_mode: str
+    spec_cfg: SpecAugmentConfig | None
+    rank: int
+    world: int
+    device: torch.device
+    exp_dir: Path
+    phone_set: PhoneSet
+    cmvn: CMVN | None
+    sampler: BucketBatchSampler
+    train_loader: DataLoader
+    dev_loader: DataLoader
+    model: torch.nn.Module
+    ddp_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    subsample: int
 
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.exp_dir / "checkpoints"
+
+    def evaluate(self) -> dict[str, float]:
+        """:func:`evaluate` on the dev split with this run's model and normalisation."""
+        return evaluate(
+            self.model,
+            self.dev_loader,
+            self.div,
+            self.phone_set,
+            self.cmvn,
+            self.cmvn_mode,
+            self.device,
+            self.subsample,
+        )
+
+
+def build_loaders(
+    tc: TrainerConfig, train_set: UtteranceDataset, dev_set: UtteranceDataset, seed: int, rank: int, world: int
+) -> tuple[BucketBatchSampler, DataLoader, DataLoader]:
+    """Length-bucketed loaders: the training one shuffled per epoch and split over ranks."""
     sampler = BucketBatchSampler(
         train_set.lengths(),
         tc.max_frames,
         shuffle=True,
-        seed=cfg.seed,
+        seed=seed,
         num_replicas=world,
         rank=rank,
         max_batch_size=tc.max_batch_size,
@@ -494,13 +402,48 @@ def run(cfg: DictConfig) -> dict[str, float]:
         collate_fn=collate,
         num_workers=tc.num_workers,
     )
+    return sampler, train_loader, dev_loader
 
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model_cfg.pop("name", None)
-    model = BiLSTM.from_config(fcfg.dim, len(phone_set), model_cfg).to(device)
-    subsample = model.cfg.frame_factor
+
+def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
+    """Validate the config, seed, load the data, build the model and its optimiser (in that order:
+    the torch RNG calls happen as in every earlier version, so a seeded run repeats)."""
+    tc = trainer_config(cfg)
+    fcfg, cmvn_mode, spec_cfg = feature_config(cfg)
+    div = divergence_config(OmegaConf.to_container(cfg.divergence, resolve=True))
+    spec = divergence_spec(div.name)
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    device = rank_device(pick_device(tc.device), world)
+    exp_dir = Path(cfg.exp_dir)
+    if rank == 0:
+        (exp_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    torch.manual_seed(cfg.seed)
+
+    progress = tc.progress and rank == 0
+    train_data, train_cache = load_split(cfg, "train", fcfg, exp_dir, progress)
+    dev_data, dev_cache = load_split(cfg, "dev", fcfg, exp_dir, progress)
+    phone_set = build_phone_set(cfg, train_data, spec)
+    phone_map = dict(cfg.data.get("phone_map") or {})
+    train_set = UtteranceDataset(train_data, train_cache, phone_set, spec.target, phone_map=phone_map)
+    dev_set = UtteranceDataset(dev_data, dev_cache, phone_set, spec.target, phone_map=phone_map)
+    cmvn = CMVN.fit(train_cache.iter_features()) if cmvn_mode == "global" else None
+    log.info(
+        "train: %d utterances (%d skipped), dev: %d; %d output symbols; device %s, world %d",
+        len(train_set),
+        len(train_cache.bad) + len(train_set.skipped),
+        len(dev_set),
+        len(phone_set),
+        device,
+        world,
+    )
+    sampler, train_loader, dev_loader = build_loaders(tc, train_set, dev_set, cfg.seed, rank, world)
+
+    model = build_model(cfg, fcfg.dim, len(phone_set)).to(device)
+    model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
     log.info("model: %s, %.2f M parameters", model_cfg, sum(p.numel() for p in model.parameters()) / 1e6)
-    if tc.init_from and not (tc.resume and (ckpt_dir / "last.pt").is_file()):
+    if tc.init_from and not (tc.resume and (exp_dir / "checkpoints" / "last.pt").is_file()):
         fresh = init_from_model_dir(model, phone_set, tc.init_from)
         log.info("initialised from %s (left fresh: %s)", tc.init_from, fresh or "nothing")
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -508,160 +451,183 @@ def run(cfg: DictConfig) -> dict[str, float]:
     optimizer = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     total_steps = tc.epochs * max(1, len(sampler))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, tc, total_steps))
+    return Run(
+        cfg,
+        tc,
+        div,
+        spec,
+        cmvn_mode,
+        spec_cfg,
+        rank,
+        world,
+        device,
+        exp_dir,
+        phone_set,
+        cmvn,
+        sampler,
+        train_loader,
+        dev_loader,
+        model,
+        ddp_model,
+        optimizer,
+        scheduler,
+        model.cfg.frame_factor,
+    )
 
-    start_epoch, best, bad_epochs, history = 1, math.inf, 0, []
-    last_path = ckpt_dir / "last.pt"
-    if tc.resume and last_path.is_file():
-        state = load_checkpoint(last_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, best, bad_epochs, history = (
-            state["epoch"] + 1,
-            state["best"],
-            state["bad_epochs"],
-            state["history"],
-        )
-        log.info("resumed from %s at epoch %d", last_path, start_epoch)
-    elif tc.resume:
+
+def resume_or_start(r: Run) -> ResumeState:
+    """Continue from ``checkpoints/last.pt`` under ``trainer.resume=true``; else start afresh (an
+    earlier run's checkpoints are removed, so they are never averaged into this one)."""
+    last_path = r.ckpt_dir / "last.pt"
+    if r.tc.resume and last_path.is_file():
+        state = restore_training_state(last_path, r.model, r.optimizer, r.scheduler)
+        log.info("resumed from %s at epoch %d", last_path, state.epoch)
+        return state
+    if r.tc.resume:
         log.info("trainer.resume=true but %s does not exist: starting from scratch", last_path)
-    if not (tc.resume and last_path.is_file()) and is_main:
-        stale = sorted(ckpt_dir.glob("*.pt"))
-        if stale:  # an earlier run's epochs must not be averaged into this one
-            log.info("starting afresh: removing %d checkpoints of an earlier run in %s", len(stale), ckpt_dir)
-            for old in stale:
-                old.unlink()
+    if r.is_main:
+        remove_stale_checkpoints(r.ckpt_dir)
+    return ResumeState()
 
-    writer = None
-    if is_main:
-        from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(exp_dir / "tensorboard"))
-    metric_key = {"ctc": "dev_per", "aligned": "dev_loss", "frame": "dev_loss"}[div["name"]]
+def train_step(r: Run, batch: dict, epoch: int, spec_gen: torch.Generator, autocast) -> tuple[float, int] | None:
+    """One optimiser step on ``batch``; returns ``(summed loss, normaliser)``, or None when the
+    batch was skipped for a non-finite divergence (``trainer.nonfinite=skip``)."""
+    feats = normalise(batch["feats"], r.cmvn_mode, r.cmvn, batch["lengths"])
+    if r.spec_cfg is not None:
+        feats = spec_augment(feats, batch["lengths"], r.spec_cfg, generator=spec_gen)
+    batch["feats"] = feats
+    with autocast:
+        loss, _, out_lengths = compute_loss(r.ddp_model, batch, r.div, r.device, r.subsample)
+    local_norm = loss_normaliser(r.spec, batch, int(out_lengths.sum()))
+    # One all-reduce: the global normaliser, and whether any rank saw a non-finite value
+    # (all ranks must skip together or DDP would wait forever).
+    global_norm, nonfinite = all_reduce_sum([float(local_norm), float(not torch.isfinite(loss))], r.device)
+    # DDP averages gradients over ranks: scale so the result is the global per-frame mean.
+    scaled = loss * r.world / global_norm
+    if nonfinite:
+        message = f"non-finite divergence at epoch {epoch} in batch {batch['utts'][:4]}..."
+        if r.tc.nonfinite == "error":
+            raise FloatingPointError(message + " (set trainer.nonfinite=skip to skip such batches)")
+        log.warning("%s: skipped", message)
+        r.optimizer.zero_grad(set_to_none=True)
+        return None
+    r.optimizer.zero_grad(set_to_none=True)
+    scaled.backward()
+    if r.tc.grad_clip:
+        torch.nn.utils.clip_grad_norm_(r.model.parameters(), r.tc.grad_clip)
+    r.optimizer.step()
+    r.scheduler.step()
+    return float(loss.detach()), local_norm
+
+
+def train_one_epoch(r: Run, epoch: int) -> dict[str, float]:
+    """Train one epoch; returns its training metrics (loss, throughput, padding, lr, skipped batches)."""
+    r.sampler.set_epoch(epoch)
+    spec_gen = torch.Generator()
+    spec_gen.manual_seed(r.cfg.seed * 1000 + epoch * r.world + r.rank)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda" and tc.precision == "bf16"
+        if r.device.type == "cuda" and r.tc.precision == "bf16"
         else contextlib.nullcontext()
     )
-    spec_gen = torch.Generator()
-    metrics: dict[str, float] = history[-1] if history else {}
-
-    for epoch in range(start_epoch, tc.epochs + 1):
-        if bad_epochs and tc.patience and bad_epochs >= tc.patience:
-            log.info("early stopping: %d epochs without improvement of %s", bad_epochs, metric_key)
-            break
-        sampler.set_epoch(epoch)
-        spec_gen.manual_seed(cfg.seed * 1000 + epoch * world + rank)
-        ddp_model.train()
-        t0, frames, loss_sum, norm_sum, skipped = time.perf_counter(), 0, 0.0, 0.0, 0
-        padded_frames, data_wait = 0, 0.0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{tc.epochs}", unit="batch", disable=not progress, mininterval=1.0)
+    r.ddp_model.train()
+    t0, frames, loss_sum, norm_sum, skipped = time.perf_counter(), 0, 0.0, 0.0, 0
+    padded_frames, data_wait = 0, 0.0
+    progress = r.tc.progress and r.is_main
+    bar = tqdm(r.train_loader, desc=f"epoch {epoch}/{r.tc.epochs}", unit="batch", disable=not progress, mininterval=1.0)
+    t_ready = time.perf_counter()
+    for batch in bar:
+        data_wait += time.perf_counter() - t_ready
+        padded_frames += batch["feats"].shape[0] * batch["feats"].shape[1]
+        step = train_step(r, batch, epoch, spec_gen, autocast)
+        if step is None:
+            skipped += 1
+            continue
+        frames += int(batch["lengths"].sum())
+        loss_sum += step[0]
+        norm_sum += step[1]
+        bar.set_postfix(loss=f"{loss_sum / max(norm_sum, 1):.3f}", fps=f"{frames / (time.perf_counter() - t0):.0f}")
         t_ready = time.perf_counter()
-        for batch in bar:
-            data_wait += time.perf_counter() - t_ready
-            padded_frames += batch["feats"].shape[0] * batch["feats"].shape[1]
-            feats = normalise(batch["feats"], batch["lengths"], cmvn, cmvn_mode)
-            if spec_cfg is not None:
-                feats = spec_augment(feats, batch["lengths"], spec_cfg, generator=spec_gen)
-            batch["feats"] = feats
-            with autocast:
-                loss, _, out_lengths = compute_loss(ddp_model, batch, div, device, subsample)
-            local_norm = loss_normaliser(div["name"], batch, int(out_lengths.sum()))
-            # One all-reduce: the global normaliser, and whether any rank saw a non-finite value
-            # (all ranks must skip together or DDP would wait forever).
-            global_norm, nonfinite = all_reduce_sum([float(local_norm), float(not torch.isfinite(loss))], device)
-            # DDP averages gradients over ranks: scale so the result is the global per-frame mean.
-            scaled = loss * world / global_norm
-            if nonfinite:
-                message = f"non-finite divergence at epoch {epoch} in batch {batch['utts'][:4]}..."
-                if tc.nonfinite == "error":
-                    raise FloatingPointError(message + " (set trainer.nonfinite=skip to skip such batches)")
-                log.warning("%s: skipped", message)
-                skipped += 1
-                optimizer.zero_grad(set_to_none=True)
-                continue
-            optimizer.zero_grad(set_to_none=True)
-            scaled.backward()
-            if tc.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            frames += int(batch["lengths"].sum())
-            loss_sum += float(loss.detach())
-            norm_sum += local_norm
-            bar.set_postfix(loss=f"{loss_sum / max(norm_sum, 1):.3f}", fps=f"{frames / (time.perf_counter() - t0):.0f}")
-            t_ready = time.perf_counter()
-        elapsed = time.perf_counter() - t0
-        metrics = {
-            "epoch": epoch,
-            "train_loss": loss_sum / max(norm_sum, 1),
-            "frames_per_s": frames * world / elapsed,
-            "epoch_seconds": elapsed,
-            "data_wait_fraction": data_wait / elapsed,
-            "padding_fraction": 1 - frames / max(padded_frames, 1),
-            "lr": scheduler.get_last_lr()[0],
-            "skipped_batches": skipped,
-            **evaluate(model, dev_loader, div, phone_set, cmvn, cmvn_mode, device, subsample),
-        }
-        improved = metrics[metric_key] < best
-        best, bad_epochs = (metrics[metric_key], 0) if improved else (best, bad_epochs + 1)
-        history.append(metrics)
-        if is_main:
-            log.info(
-                "epoch %d: %s",
-                epoch,
-                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
-            )
-            for k, v in metrics.items():
-                if k != "epoch":
-                    writer.add_scalar(k, v, epoch)
-            writer.flush()
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "epoch": epoch,
-                "best": best,
-                "bad_epochs": bad_epochs,
-                "history": history,
-            }
-            atomic_torch_save(state, ckpt_dir / f"epoch-{epoch:03d}.pt")
-            if improved:
-                atomic_torch_save(state, ckpt_dir / "best.pt")
-            atomic_torch_save(state, last_path)
-            for old in sorted(ckpt_dir.glob("epoch-*.pt"))[: -max(tc.keep_checkpoints, tc.average_last)]:
-                old.unlink()
-        if world > 1:
-            dist.barrier()
+    elapsed = time.perf_counter() - t0
+    return {
+        "train_loss": loss_sum / max(norm_sum, 1),
+        "frames_per_s": frames * r.world / elapsed,
+        "epoch_seconds": elapsed,
+        "data_wait_fraction": data_wait / elapsed,
+        "padding_fraction": 1 - frames / max(padded_frames, 1),
+        "lr": r.scheduler.get_last_lr()[0],
+        "skipped_batches": skipped,
+    }
 
-    if world > 1:
-        check_ranks_agree(model, world)
-    if is_main:
-        epochs = sorted(ckpt_dir.glob("epoch-*.pt"))[-tc.average_last :]
-        final = average_state_dicts(epochs) if len(epochs) > 1 else model.state_dict()
-        if len(epochs) > 1:
-            model.load_state_dict(final)
-            metrics = {
-                **metrics,
-                **{
-                    f"avg_{k}": v
-                    for k, v in evaluate(model, dev_loader, div, phone_set, cmvn, cmvn_mode, device, subsample).items()
-                },
-            }
-            log.info(
-                "averaged %d checkpoints: %s",
-                len(epochs),
-                {k: round(v, 4) for k, v in metrics.items() if k.startswith("avg_")},
+
+def log_epoch(writer, epoch: int, metrics: dict[str, float]) -> None:
+    """One log line and the tensorboard scalars of an epoch."""
+    log.info(
+        "epoch %d: %s",
+        epoch,
+        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
+    )
+    for k, v in metrics.items():
+        if k != "epoch":
+            writer.add_scalar(k, v, epoch)
+    writer.flush()
+
+
+def export(r: Run, metrics: dict[str, float], history: list[dict[str, float]]) -> dict[str, float]:
+    """Average the last ``trainer.average_last`` epochs (re-evaluated when more than one), write the
+    model directory and ``metrics.json``; returns the final metrics."""
+    epochs = epoch_checkpoints(r.ckpt_dir)[-r.tc.average_last :]
+    final = average_state_dicts(epochs) if len(epochs) > 1 else r.model.state_dict()
+    if len(epochs) > 1:
+        r.model.load_state_dict(final)
+        metrics = {**metrics, **{f"avg_{k}": v for k, v in r.evaluate().items()}}
+        log.info(
+            "averaged %d checkpoints: %s",
+            len(epochs),
+            {k: round(v, 4) for k, v in metrics.items() if k.startswith("avg_")},
+        )
+    write_model_dir(r.exp_dir / "model", final, r.cfg, r.phone_set, r.cmvn)
+    (r.exp_dir / "metrics.json").write_text(json.dumps({"final": metrics, "history": history}, indent=1))
+    log.info("model directory: %s", r.exp_dir / "model")
+    return metrics
+
+
+def run(rank: int, world_size: int, cfg: DictConfig) -> dict[str, float]:
+    """Train with the composed config as rank ``rank`` of ``world_size`` (0 of 1 without DDP; the
+    process group is set up by :func:`phonrec.distributed.setup_distributed`); returns the final dev
+    metrics and writes ``exp_dir`` (rank 0)."""
+    r = setup_run(rank, world_size, cfg)
+    state = resume_or_start(r)
+    writer = None
+    if r.is_main:
+        from torch.utils.tensorboard import SummaryWriter  # heavy optional dependency
+
+        writer = SummaryWriter(str(r.exp_dir / "tensorboard"))
+    metric_key = r.spec.select_metric
+    metrics: dict[str, float] = state.history[-1] if state.history else {}
+    for epoch in range(state.epoch, r.tc.epochs + 1):
+        if state.bad_epochs and r.tc.patience and state.bad_epochs >= r.tc.patience:
+            log.info("early stopping: %d epochs without improvement of %s", state.bad_epochs, metric_key)
+            break
+        metrics = {"epoch": epoch, **train_one_epoch(r, epoch)}
+        metrics.update(r.evaluate())
+        improved = metrics[metric_key] < state.best
+        state.best, state.bad_epochs = (metrics[metric_key], 0) if improved else (state.best, state.bad_epochs + 1)
+        state.history.append(metrics)
+        if r.is_main:
+            log_epoch(writer, epoch, metrics)
+            keep = max(r.tc.keep_checkpoints, r.tc.average_last)
+            save_training_state(
+                r.ckpt_dir, r.model, r.optimizer, r.scheduler, state, finished_epoch=epoch, improved=improved, keep=keep
             )
-        export_model_dir(exp_dir / "model", final, cfg, phone_set, cmvn)
-        (exp_dir / "metrics.json").write_text(json.dumps({"final": metrics, "history": history}, indent=1))
+        barrier(world_size)
+    if world_size > 1:
+        check_ranks_agree(r.model, world_size)
+    if r.is_main:
+        metrics = export(r, metrics, state.history)
         writer.close()
-        log.info("model directory: %s", exp_dir / "model")
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    shutdown_distributed(world_size)
     return metrics
 
 
@@ -686,27 +652,3 @@ def prepare_features(cfg: DictConfig) -> None:
                 cmvn = CMVN.fit(cache.iter_features())
                 exp_dir.mkdir(parents=True, exist_ok=True)
                 cmvn.save(exp_dir / "cmvn.json")
-
-
-def features_main() -> None:
-    """Console entry point ``phonrec-features`` (same config and overrides as ``phonrec-train``)."""
-    import hydra
-
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(prepare_features)()
-
-
-def main() -> None:
-    """Console entry point ``phonrec-train`` (Hydra parses the command line)."""
-    import hydra
-
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(run)()
-
-
-if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) > 1 and sys.argv[1] == "features":  # python -m phonrec.train features [overrides]
-        sys.argv.pop(1)
-        features_main()
-    else:
-        main()

@@ -8,7 +8,7 @@ Example::
     for phone, start, end in result.spans:
         print(f"{start:6.2f} {end:6.2f} {phone}")
 
-Also the command ``phonrec-transcribe a.wav b.flac [--textgrid OUT_DIR] [--json]``.
+The command ``phonrec-transcribe`` over this class is :mod:`phonrec.cli.transcribe`.
 
 Long recordings are processed in chunks of ``chunk_seconds`` with ``context_seconds`` of extra
 audio on each side; only each chunk's centre frames are kept, so the stitched posteriors
@@ -17,9 +17,6 @@ match a whole-file pass away from the edges while memory stays bounded by the ch
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
@@ -27,15 +24,17 @@ from typing import Literal, Sequence
 import numpy as np
 import soundfile as sf
 import torch
-from omegaconf import OmegaConf
-from safetensors.torch import load_file
 
 from phonrec.audio import AudioError, load_audio, validate_waveform
-from phonrec.decode.greedy import Span, greedy
-from phonrec.features import CMVN, FeatureConfig, compute_features, frames_to_seconds, num_frames, per_utterance_cmvn
+from phonrec.decode.beam import phone_beam_search
+from phonrec.decode.greedy import greedy
+from phonrec.decode.lexicon import LexiconDecoder
+from phonrec.features import CMVN, FeatureConfig, compute_features, normalise, num_frames
 from phonrec.lexicon import Lexicon
+from phonrec.model_dir import read_model_dir
 from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
+from phonrec.spans import Span, frames_to_seconds
 
 DecoderName = Literal["greedy", "beam", "lexicon"]
 
@@ -81,53 +80,22 @@ class Transcriber:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, device: str = "cpu") -> "Transcriber":
-        """Load a model directory written by ``phonrec-train``. Weights load without executing code."""
-        model_dir = Path(model_dir)
-        for name in ("config.yaml", "model.safetensors", "phones.txt"):
-            if not (model_dir / name).is_file():
-                raise FileNotFoundError(f"{model_dir}: not a phonrec model directory (missing {name})")
-        cfg = OmegaConf.load(model_dir / "config.yaml")
-        features = OmegaConf.to_container(cfg.features, resolve=True)
-        cmvn_mode = features.pop("cmvn", "global")
-        features.pop("specaugment", None)
-        fcfg = FeatureConfig(**features)
-        phone_set = PhoneSet.from_file(model_dir / "phones.txt")
-        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-        model_cfg.pop("name", None)
-        model = BiLSTM.from_config(fcfg.dim, len(phone_set), model_cfg)
-        try:
-            state = load_file(str(model_dir / "model.safetensors"))
-        except Exception as e:  # safetensors raises its own error types for non-safetensors files
-            raise ValueError(f"{model_dir / 'model.safetensors'}: not a valid safetensors file ({e})") from None
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(
-                f"{model_dir / 'model.safetensors'}: weights do not fit the model described by "
-                f"config.yaml and phones.txt ({len(phone_set)} symbols): {e}"
-            ) from None
-        cmvn = CMVN.load(model_dir / "cmvn.json") if (model_dir / "cmvn.json").is_file() else None
-        lexicon = Lexicon.from_kaldi(model_dir / "lexicon.txt") if (model_dir / "lexicon.txt").is_file() else None
+        """Load a model directory written by ``phonrec-train`` (:func:`phonrec.model_dir.read_model_dir`).
+        Weights load without executing code."""
+        md = read_model_dir(model_dir)
         return cls(
-            model,
-            phone_set,
-            fcfg,
-            cmvn,
-            cmvn_mode,
-            lexicon=lexicon,
+            md.model,
+            md.phone_set,
+            md.features,
+            md.cmvn,
+            md.cmvn_mode,
+            lexicon=md.lexicon,
             device=device,
-            hop_ms=fcfg.hop_ms,
-            subsample=model.cfg.frame_factor,
+            hop_ms=md.features.hop_ms,
+            subsample=md.model.cfg.frame_factor,
         )
 
     # --- posteriors --------------------------------------------------------------------------
-    def _normalise(self, feats: torch.Tensor) -> torch.Tensor:
-        if self.cmvn_mode == "global" and self.cmvn is not None:
-            return self.cmvn.apply(feats)
-        if self.cmvn_mode == "utterance":
-            return per_utterance_cmvn(feats)
-        return feats
-
     @torch.no_grad()
     def log_probs_batch(self, waves: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Per-frame log-probabilities for several waveforms in one padded forward pass.
@@ -137,7 +105,7 @@ class Transcriber:
         Returns:
             one ``(T_i, K)`` tensor per waveform.
         """
-        feats = [self._normalise(compute_features(w, self.feature_config)) for w in waves]
+        feats = [normalise(compute_features(w, self.feature_config), self.cmvn_mode, self.cmvn) for w in waves]
         lengths = torch.tensor([f.shape[0] for f in feats])
         padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(self.device)
         log_probs, out_lengths = self.model(padded, lengths.to(self.device))
@@ -176,16 +144,12 @@ class Transcriber:
         if decoder == "greedy":
             return greedy(log_probs, blank=blank), None
         if decoder == "beam":
-            from phonrec.decode.beam import phone_beam_search
-
             return phone_beam_search(log_probs, log_probs.shape[0], None, blank=blank), None
         if decoder == "lexicon":
             if self.lexicon is None:
                 raise ValueError("decoder='lexicon' needs a lexicon.txt in the model directory")
             if self._lexicon_decoder is None:
-                from phonrec.decode.lexicon import LexiconDecoder
-
-                self._lexicon_decoder = LexiconDecoder(self.lexicon, self.phone_set, blank=blank)
+                self._lexicon_decoder = LexiconDecoder(self.lexicon, self.phone_set)
             hyp = self._lexicon_decoder.decode(log_probs)[0]
             return hyp.spans, hyp.words
         raise ValueError(f"decoder must be 'greedy', 'beam' or 'lexicon', got {decoder!r}")
@@ -275,58 +239,3 @@ class Transcriber:
             return wave[: stop - start]
 
         return self._chunked(read, total, chunk_seconds, context_seconds)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``phonrec-transcribe MODEL_DIR a.wav ... [--decoder greedy|beam|lexicon] [--textgrid DIR] [--json]``."""
-    parser = argparse.ArgumentParser(prog="phonrec-transcribe", description="Print phones with times for audio files.")
-    parser.add_argument("model_dir", help="model directory written by phonrec-train")
-    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, sph)")
-    parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam", "lexicon"])
-    parser.add_argument("--textgrid", metavar="DIR", help="also write one Praat TextGrid per file into DIR")
-    parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    tr = Transcriber.from_pretrained(args.model_dir, device=args.device)
-    status = 0
-    for path in args.audio:
-        try:
-            result = tr.transcribe(path, decoder=args.decoder)
-        except (AudioError, ValueError, OSError) as e:
-            print(f"phonrec-transcribe: {e}", file=sys.stderr)
-            status = 1
-            continue
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "file": path,
-                        "phones": result.phones,
-                        "words": result.words,
-                        "spans": [{"phone": p, "start": round(s, 3), "end": round(e, 3)} for p, s, e in result.spans],
-                    }
-                )
-            )
-        else:
-            print(f"{path}: {' '.join(result.phones)}")
-            if result.words is not None:
-                print(f"  words: {' '.join(result.words)}")
-            for p, s, e in result.spans:
-                print(f"  {s:8.3f} {e:8.3f}  {p}")
-        if args.textgrid:
-            from phonrec.data.segments import Segment
-            from phonrec.data.textgrid import write_textgrid
-
-            out = Path(args.textgrid)
-            out.mkdir(parents=True, exist_ok=True)
-            info = sf.info(path)
-            write_textgrid(
-                out / (Path(path).stem + ".TextGrid"),
-                {"phones": [Segment(p, s, e) for p, s, e in result.spans]},
-                info.frames / info.samplerate,
-            )
-    sys.exit(status)
-
-
-if __name__ == "__main__":
-    main()

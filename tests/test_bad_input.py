@@ -15,10 +15,8 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+from helpers import compose_cfg, make_model_dir, make_noise_datadir, noise_overrides, sine_noise
 from omegaconf import OmegaConf
-from test_dataset import make_noise_datadir
-from test_long_audio import make_model_dir, sine_noise
-from test_train import compose_cfg, noise_overrides
 
 from phonrec.align import align_batch, align_ctc, align_frames
 from phonrec.audio import AudioError
@@ -217,7 +215,7 @@ def test_training_skips_and_counts_bad_utterances(tmp_path: Path, caplog) -> Non
         noise_overrides(tmp_path, tmp_path / "data", [f"data.phones={tmp_path / 'phones.txt'}", "trainer.epochs=1"])
     )
     with caplog.at_level(logging.INFO):
-        metrics = run(cfg)
+        metrics = run(0, 1, cfg)
     assert np.isfinite(metrics["train_loss"])
     assert "train: 5 utterances (5 skipped)" in caplog.text
     for utt, reason in [

@@ -8,32 +8,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from helpers import make_noise_datadir
 
-from phonrec.data.datadir import DataDir
 from phonrec.data.dataset import IGNORE_INDEX, BucketBatchSampler, FeatureCache, UtteranceDataset, collate
 from phonrec.features import FeatureConfig, compute_features, num_frames
 from phonrec.phones import PhoneSet
-
-
-def make_noise_datadir(root: Path, durations: list[float], sr: int = 16000, bad: tuple[str, ...] = ()) -> DataDir:
-    """A data directory of seeded noise with made-up phones and alignments (two phones per utterance)."""
-    rng = np.random.default_rng(0)
-    wavs, text, utt2spk, phones, alignments = {}, {}, {}, {}, {}
-    for i, dur in enumerate(durations):
-        utt = f"u{i:03d}"
-        path = root / "wav" / f"{utt}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if utt in bad:
-            path.write_bytes(b"not audio at all")
-        else:
-            sf.write(path, (0.1 * rng.standard_normal(int(dur * sr))).astype(np.float32), sr)
-        n = num_frames(int(dur * sr))
-        wavs[utt], text[utt], utt2spk[utt] = path, "YES" if i % 2 else "NO", f"spk{i % 3}"
-        phones[utt] = ["ah", "b"]
-        alignments[utt] = ["sil"] * (n // 3) + ["ah"] * (n // 3) + ["b"] * (n - 2 * (n // 3))
-    data = DataDir(wavs=wavs, text=text, utt2spk=utt2spk, phones=phones, alignments=alignments)
-    data.save(root / "data")
-    return DataDir.load(root / "data")
 
 
 def test_cache_matches_direct_features_and_skips_bad(tmp_path: Path, caplog) -> None:

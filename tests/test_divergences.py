@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from phonrec.divergences import (
-    DIVERGENCE_TARGETS,
-    DIVERGENCES,
+    REGISTRY,
     aligned_divergence,
     ctc_divergence,
     ctc_min_frames,
@@ -262,8 +261,13 @@ def test_validation_messages():
 
 
 def test_registry():
-    assert DIVERGENCES == {"frame": weighted_frame_divergence, "aligned": aligned_divergence, "ctc": ctc_divergence}
-    assert set(DIVERGENCE_TARGETS) == set(DIVERGENCES)
+    functions = {name: spec.function for name, spec in REGISTRY.items()}
+    assert functions == {"frame": weighted_frame_divergence, "aligned": aligned_divergence, "ctc": ctc_divergence}
+    assert {name: spec.batch_keys for name, spec in REGISTRY.items()} == {
+        "frame": ("labels",),
+        "aligned": ("frame_labels",),
+        "ctc": ("targets", "target_lengths"),
+    }
     assert (
         divergence_needs_blank("ctc") and not divergence_needs_blank("frame") and not divergence_needs_blank("aligned")
     )

@@ -137,7 +137,7 @@ def test_kaldi_fbank_matches_torchaudio(wave: torch.Tensor) -> None:
 
 
 def test_mfcc_is_dct_of_librosa_logmel(wave: torch.Tensor) -> None:
-    feats = compute_features(wave, FeatureConfig(kind="mfcc", n_mfcc=13))
+    feats = compute_features(wave, FeatureConfig(kind="mfcc", n_mfcc=13, deltas=0))
     ref = librosa.feature.mfcc(S=_librosa_logmel(wave.numpy()).T, n_mfcc=13, dct_type=2, norm="ortho", lifter=0).T
     assert feats.shape == (num_frames(len(wave)), 13)
     np.testing.assert_allclose(feats.numpy(), ref, atol=2e-3, rtol=0)
@@ -456,3 +456,46 @@ def test_hydra_feature_group_matches_the_dataclasses(name: str) -> None:
         default.resolved_remove_dc_offset,
         pytest.approx(default.resolved_log_floor),
     )
+
+
+# the explicit values the three groups held before they left the kind-dependent fields null
+_GROUP_VALUES_BEFORE = {
+    "logmel": dict(deltas=0, preemphasis=0.0, remove_dc_offset=False, window="hann", log_floor=1.0e-10),
+    "kaldi_fbank": dict(
+        deltas=0, preemphasis=0.97, remove_dc_offset=True, window="povey", log_floor=1.1920928955078125e-07
+    ),
+    "mfcc": dict(deltas=2, preemphasis=0.0, remove_dc_offset=False, window="hann", log_floor=1.0e-10),
+}
+
+
+def _group_features_config(overrides: list[str]) -> FeatureConfig:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from phonrec.features import features_from_group
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    return features_from_group(OmegaConf.to_container(cfg.features, resolve=True))[0]
+
+
+@pytest.mark.parametrize("name", ["logmel", "kaldi_fbank", "mfcc"])
+def test_each_feature_group_computes_what_it_did(name: str) -> None:
+    wave = _noise(0.7, seed=3)
+    before = FeatureConfig(kind=name, **_GROUP_VALUES_BEFORE[name])
+    now = _group_features_config([f"features={name}"])
+    assert now.dim == before.dim
+    assert torch.equal(compute_features(wave, now), compute_features(wave, before))
+
+
+def test_kind_over_another_group_takes_the_kinds_defaults() -> None:
+    cfg = _group_features_config(["features=logmel", "features.kind=kaldi_fbank"])
+    assert (cfg.resolved_window, cfg.resolved_preemphasis, cfg.resolved_remove_dc_offset) == ("povey", 0.97, True)
+    assert cfg.resolved_log_floor == torch.finfo(torch.float32).eps and cfg.resolved_deltas == 0
+    wave = _noise(0.5, seed=4)
+    assert torch.equal(compute_features(wave, cfg), compute_features(wave, FeatureConfig(kind="kaldi_fbank")))
+    mfcc = _group_features_config(["features=logmel", "features.kind=mfcc"])
+    assert mfcc.resolved_deltas == 2 and mfcc.dim == 39
+    # an explicit override still wins over the kind's default
+    hann = _group_features_config(["features=logmel", "features.kind=kaldi_fbank", "features.window=hann"])
+    assert hann.resolved_window == "hann" and hann.resolved_preemphasis == 0.97

@@ -4,8 +4,8 @@
 computation: ``Transcriber.log_probs_batch`` on the waveform read in one piece);
 (b) a one-hour FLAC transcribes with bounded peak memory (measured in a subprocess).
 
-:func:`make_model_dir` (a model directory built by hand from a composed config and a freshly
-initialised BiLSTM, written by ``phonrec.train.export_model_dir``) is shared with the other
+:func:`helpers.make_model_dir` (a model directory built by hand from a composed config and a freshly
+initialised BiLSTM, written by ``phonrec.model_dir.write_model_dir``) is shared with the other
 reliability tests.
 """
 
@@ -23,75 +23,14 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
-from test_train import compose_cfg
+from helpers import make_model_dir, sine_noise
 
 from phonrec.audio import load_audio
-from phonrec.features import CMVN, compute_features, num_frames
-from phonrec.models.bilstm import BiLSTM
-from phonrec.phones import PhoneSet
-from phonrec.train import export_model_dir, feature_config
+from phonrec.features import num_frames
 from phonrec.transcribe import Transcriber
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
-
-
-def make_model_dir(
-    root: Path,
-    *,
-    phones: tuple[str, ...] = ("sil", "ah", "b"),
-    ctc: bool = False,
-    n_mels: int = 20,
-    hidden: int = 8,
-    layers: int = 1,
-    seed: int = 0,
-    short_memory: bool = False,
-) -> Path:
-    """A complete model directory (config.yaml, model.safetensors, phones.txt, cmvn.json) for a
-    tiny randomly initialised BiLSTM, exactly as ``phonrec-train`` exports one.
-
-    ``short_memory``: forget gates biased to -6 and LSTM weights scaled by 0.1, so no gate
-    saturates and every output depends on only a few frames around it (far fewer than the 2 s
-    of chunk context). A plain random BiLSTM can keep information over hundreds of frames.
-    """
-    torch.manual_seed(seed)
-    cfg = compose_cfg(
-        [
-            "model=small",
-            f"model.hidden={hidden}",
-            f"model.layers={layers}",
-            "model.dropout=0.0",
-            f"features.n_mels={n_mels}",
-            "features.specaugment=null",
-            f"exp_dir={root / 'exp'}",
-            *(["divergence=ctc"] if ctc else []),
-        ]
-    )
-    fcfg, _, _ = feature_config(cfg)
-    ps = PhoneSet.from_symbols(phones)
-    ps = ps.with_blank() if ctc else ps.without_blank()
-    model_cfg = {k: v for k, v in dict(cfg.model).items() if k != "name"}
-    model = BiLSTM.from_config(fcfg.dim, len(ps), model_cfg)
-    if short_memory:
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if name.startswith("rnns.") and ".weight_" in name:
-                    param.mul_(0.1)  # recurrent weights; input weights too, so no gate saturates
-                elif name.startswith("rnns.") and ".bias_" in name:
-                    param[hidden : 2 * hidden] = -3.0  # PyTorch gate order i, f, g, o: forget bias -6 in all
-    cmvn = CMVN.fit([compute_features(torch.from_numpy(sine_noise(20.0, seed=seed)), fcfg)])
-    out = root / "model"
-    export_model_dir(out, model.state_dict(), cfg, ps, cmvn)
-    return out
-
-
-def sine_noise(seconds: float, sr: int = SR, seed: int = 0, start: int = 0) -> np.ndarray:
-    """A deterministic sine + noise mix (samples ``start .. start + seconds * sr``)."""
-    n = int(round(seconds * sr))
-    t = (start + np.arange(n)) / sr
-    rng = np.random.default_rng([seed, start])
-    tone = 0.3 * np.sin(2 * np.pi * (220 + 80 * np.sin(2 * np.pi * 0.05 * t)) * t)
-    return (tone + 0.05 * rng.standard_normal(n)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

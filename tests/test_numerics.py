@@ -3,6 +3,7 @@ reported, and audio that would overflow the features is refused before it gets t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from pathlib import Path
@@ -11,16 +12,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import compose_cfg, make_noise_datadir, noise_overrides
 from safetensors.torch import load_file
-from test_dataset import make_noise_datadir
-from test_train import compose_cfg, noise_overrides
 
-import phonrec.train as train_module
 from phonrec.audio import AudioError, validate_waveform
 from phonrec.data.dataset import FeatureCache
-from phonrec.divergences import ctc_divergence
-from phonrec.features import FeatureConfig, compute_features
-from phonrec.train import normalise, run
+from phonrec.divergences import REGISTRY, ctc_divergence
+from phonrec.features import FeatureConfig, compute_features, normalise
+from phonrec.train import run
 
 SR = 16000
 
@@ -28,7 +27,7 @@ SR = 16000
 def _nan_on_training_call(monkeypatch, which: int) -> list[int]:
     """Make the ``which``-th training-time call of the aligned divergence return NaN (evaluation
     runs under no_grad and is left alone). Returns the list of training-call counts."""
-    real = train_module.aligned_divergence
+    real = REGISTRY["aligned"].function
     calls = [0]
 
     def patched(*args, **kwargs):
@@ -39,7 +38,7 @@ def _nan_on_training_call(monkeypatch, which: int) -> list[int]:
                 return loss * float("nan")  # NaN that stays connected to the graph: its gradients are NaN
         return loss
 
-    monkeypatch.setattr(train_module, "aligned_divergence", patched)
+    monkeypatch.setitem(REGISTRY, "aligned", dataclasses.replace(REGISTRY["aligned"], function=patched))
     return calls
 
 
@@ -56,7 +55,7 @@ def test_nonfinite_error_stops_with_a_clear_message(tmp_path: Path, monkeypatch)
     with pytest.raises(
         FloatingPointError, match=r"non-finite divergence at epoch 1 in batch \['u0.*trainer.nonfinite=skip"
     ):
-        run(cfg)
+        run(0, 1, cfg)
     ckpts = tmp_path / "exp" / "checkpoints"
     assert not list(ckpts.glob("*.pt")) and not (tmp_path / "exp" / "model").exists()  # nothing written
 
@@ -65,7 +64,7 @@ def test_nonfinite_skip_skips_the_batch_and_keeps_weights_finite(tmp_path: Path,
     calls = _nan_on_training_call(monkeypatch, 2)
     cfg = compose_cfg(_overrides(tmp_path, ["trainer.nonfinite=skip"]))
     with caplog.at_level(logging.WARNING):
-        metrics = run(cfg)
+        metrics = run(0, 1, cfg)
     assert calls[0] >= 3  # the NaN batch was neither the only nor the last one
     assert metrics["skipped_batches"] == 1 and np.isfinite(metrics["train_loss"]) and np.isfinite(metrics["dev_loss"])
     assert "non-finite divergence at epoch 1" in caplog.text and "skipped" in caplog.text
@@ -118,7 +117,7 @@ def test_ctc_training_survives_an_impossible_utterance(tmp_path: Path) -> None:
     cfg = compose_cfg(_ctc_corpus_with_one_impossible_utterance(tmp_path))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        metrics = run(cfg)
+        metrics = run(0, 1, cfg)
     assert any("CTC: infeasible utterances get zero loss" in str(w.message) for w in caught)
     assert np.isfinite(metrics["train_loss"]) and np.isfinite(metrics["dev_loss"])
     state = load_file(str(tmp_path / "exp" / "model" / "model.safetensors"))
@@ -128,7 +127,7 @@ def test_ctc_training_survives_an_impossible_utterance(tmp_path: Path) -> None:
 def test_ctc_impossible_utterance_is_named_in_training(tmp_path: Path, caplog, recwarn) -> None:
     cfg = compose_cfg(_ctc_corpus_with_one_impossible_utterance(tmp_path))
     with caplog.at_level(logging.INFO):
-        run(cfg)
+        run(0, 1, cfg)
     text = caplog.text + " ".join(str(w.message) for w in recwarn)
     assert "u003" in text
 
@@ -162,5 +161,5 @@ def test_per_utterance_normalisation_of_silence_is_finite() -> None:
     feats = compute_features(torch.zeros(SR), FeatureConfig(n_mels=20))
     torch.testing.assert_close(feats, torch.full_like(feats, float(np.log(1e-10))))  # the logmel floor
     batch = torch.nn.utils.rnn.pad_sequence([feats, feats[:50]], batch_first=True)
-    out = normalise(batch, torch.tensor([feats.shape[0], 50]), None, "utterance")
+    out = normalise(batch, "utterance", None, torch.tensor([feats.shape[0], 50]))
     assert bool(torch.isfinite(out).all()) and float(out[:, :50].abs().max()) <= 1.0

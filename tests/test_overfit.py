@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import compose_cfg
 from omegaconf import OmegaConf
-from test_train import compose_cfg
 
+from phonrec.cli.train import train as run
 from phonrec.config import CONF_DIR
 from phonrec.data.datadir import DataDir
 from phonrec.data.synth import SynthConfig, build_corpus
-from phonrec.train import run
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
 REPO = Path(__file__).resolve().parents[1]
@@ -199,7 +199,7 @@ def test_frame_accuracy_of_stacked_model_counts_feature_frames() -> None:
 def test_align_datadir_with_ctc_model(ctc_model, corpus: Path, tmp_path: Path) -> None:
     """Forced alignment of a whole directory: every utterance gets one label per frame, and the labels'
     phone runs (silence dropped) spell the transcript."""
-    from phonrec.align import align_datadir
+    from phonrec.cli.align import align_datadir
     from phonrec.features import num_frames
 
     counts = align_datadir(ctc_model[0], corpus / "data", tmp_path / "aligned", progress=False)
@@ -221,7 +221,7 @@ def test_align_datadir_with_subsampled_model(corpus: Path, tmp_path: Path) -> No
     rate (each one repeated twice), still one per feature frame and spelling the transcript."""
     import soundfile as sf
 
-    from phonrec.align import align_datadir
+    from phonrec.cli.align import align_datadir
     from phonrec.features import num_frames
 
     overfit(corpus / "data", tmp_path / "exp", ["divergence=ctc", "model.subsample=2", "trainer.epochs=1"])
@@ -299,7 +299,7 @@ def test_transcriber_api_and_command(aligned_model, corpus: Path) -> None:
     wave, sr = sf.read(str(held.wavs[utt]), dtype="float32")
     assert tr.transcribe(wave, sample_rate=sr).phones == result.phones  # array input: same answer
     cmd = subprocess.run(
-        [sys.executable, "-m", "phonrec.transcribe", str(aligned_model[0]), str(held.wavs[utt]), "--json"],
+        [sys.executable, "-m", "phonrec.cli.transcribe", str(aligned_model[0]), str(held.wavs[utt]), "--json"],
         capture_output=True,
         text=True,
         timeout=120,

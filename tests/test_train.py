@@ -12,54 +12,32 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from helpers import compose_cfg, make_noise_datadir, noise_overrides
 from safetensors.torch import load_file
-from test_dataset import make_noise_datadir
 
-from phonrec.train import CONF_DIR, ConfigError, run
+from phonrec.config import ConfigError
+from phonrec.train import run
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
-def noise_overrides(tmp_path: Path, data: Path, extra: list[str] = ()) -> list[str]:
-    return [
-        f"data.train={data}",
-        f"data.dev={data}",
-        f"exp_dir={tmp_path / 'exp'}",
-        "model=small",
-        "trainer=tiny",
-        "model.hidden=16",
-        "model.layers=1",
-        "model.dropout=0.0",
-        "features.n_mels=20",
-        "features.specaugment=null",
-        "trainer.num_threads=1",
-        *extra,
-    ]
 
 
 def test_unknown_trainer_key_is_named(tmp_path: Path) -> None:
     make_noise_datadir(tmp_path, [0.3, 0.3])
     cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", ["+trainer.learning_rate=0.1"]))
     with pytest.raises(ConfigError, match="trainer.learning_rate"):
-        run(cfg)
+        run(0, 1, cfg)
 
 
 def test_bad_trainer_value_is_named(tmp_path: Path) -> None:
     make_noise_datadir(tmp_path, [0.3, 0.3])
     cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", ["trainer.optimizer=sgdd"]))
     with pytest.raises(ConfigError, match="trainer.optimizer"):
-        run(cfg)
+        run(0, 1, cfg)
 
 
 def test_model_directory_is_complete(tmp_path: Path) -> None:
     make_noise_datadir(tmp_path, [0.4, 0.5, 0.6])
-    metrics = run(compose_cfg(noise_overrides(tmp_path, tmp_path / "data")))
+    metrics = run(0, 1, compose_cfg(noise_overrides(tmp_path, tmp_path / "data")))
     model_dir = tmp_path / "exp" / "model"
     assert {p.name for p in model_dir.iterdir()} >= {"config.yaml", "model.safetensors", "phones.txt", "cmvn.json"}
     assert metrics["epoch"] == 2 and 0.0 <= metrics["dev_frame_acc"] <= 1.0
@@ -100,7 +78,7 @@ def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
             "--nproc_per_node=2",
             "--master_port=29517",
             "-m",
-            "phonrec.train",
+            "phonrec.cli.train",
             *common,
             f"exp_dir={tmp_path / 'ddp'}",
         ],
@@ -114,7 +92,7 @@ def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
     log_text = (tmp_path / "ddp" / "train.log").read_text()
     assert "max parameter difference to rank 0: 0" in log_text
     single = subprocess.run(
-        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={tmp_path / 'one'}"],
+        [sys.executable, "-m", "phonrec.cli.train", *common, f"exp_dir={tmp_path / 'one'}"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -154,7 +132,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, kill_at: str
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full = subprocess.run(
-        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={tmp_path / 'full'}"],
+        [sys.executable, "-m", "phonrec.cli.train", *common, f"exp_dir={tmp_path / 'full'}"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -165,7 +143,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, kill_at: str
 
     exp = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={exp}"],
+        [sys.executable, "-m", "phonrec.cli.train", *common, f"exp_dir={exp}"],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -190,7 +168,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, kill_at: str
     state = torch.load(exp / "checkpoints" / "last.pt", weights_only=True)  # never torn: written atomically
     assert state["epoch"] in (1, 2)
     resumed = subprocess.run(
-        [sys.executable, "-m", "phonrec.train", *common, f"exp_dir={exp}", "trainer.resume=true"],
+        [sys.executable, "-m", "phonrec.cli.train", *common, f"exp_dir={exp}", "trainer.resume=true"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -212,7 +190,7 @@ def test_init_from_copies_weights_and_maps_output_rows(tmp_path: Path) -> None:
     from phonrec.train import init_from_model_dir
 
     make_noise_datadir(tmp_path, [0.4, 0.5])
-    run(compose_cfg(noise_overrides(tmp_path, tmp_path / "data")))
+    run(0, 1, compose_cfg(noise_overrides(tmp_path, tmp_path / "data")))
     source_dir = tmp_path / "exp" / "model"
     source = load_file(str(source_dir / "model.safetensors"))
     source_phones = PhoneSet.from_file(source_dir / "phones.txt")

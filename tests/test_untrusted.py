@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_dataset import make_noise_datadir
-from test_long_audio import make_model_dir
-from test_train import compose_cfg, noise_overrides
+from helpers import compose_cfg, make_model_dir, make_noise_datadir, noise_overrides
 
+from phonrec.config import ConfigError
 from phonrec.data.datadir import DataDir, DataDirError, resolve_wav_path
 from phonrec.data.dataset import FeatureCache
 from phonrec.features import FeatureConfig
-from phonrec.train import ConfigError, run
+from phonrec.train import run
 from phonrec.transcribe import Transcriber
 
 
@@ -68,13 +67,13 @@ def test_pickle_as_resume_checkpoint_is_refused(tmp_path: Path) -> None:
     marker = tmp_path / "MARKER"
     _plant(ckpt_dir / "last.pt", marker, torch_format=True)
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        run(cfg)
+        run(0, 1, cfg)
     assert not marker.exists()
     assert not (tmp_path / "exp" / "model").exists()  # nothing was trained on top of it
 
 
 def test_refused_checkpoint_error_names_the_file(tmp_path: Path) -> None:
-    from phonrec.train import load_checkpoint
+    from phonrec.checkpoint import load_checkpoint
 
     _plant(tmp_path / "last.pt", tmp_path / "MARKER", torch_format=True)
     with pytest.raises(Exception, match=r"last\.pt"):
@@ -165,13 +164,16 @@ def test_wav_scp_entry_naming_a_command_is_just_a_missing_file(tmp_path: Path, c
         ("trainer.nonfinite=ignore", "trainer.nonfinite"),
         ("trainer.lr=-1", "trainer.lr"),
         ("divergence.name=mse", "divergence.name"),
+        ("+divergence.modes=dense", "divergence.modes"),
+        ("divergence.mode=dens", "divergence"),
+        ("divergence.label_smoothing=abc", "divergence.label_smoothing"),
     ],
 )
 def test_bad_config_values_name_the_key(tmp_path: Path, override: str, names: str) -> None:
     make_noise_datadir(tmp_path, [0.3, 0.3])
     cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", [override]))
     with pytest.raises(ValueError, match=names.replace(".", r"\.")):
-        run(cfg)
+        run(0, 1, cfg)
     assert not (tmp_path / "exp" / "model").exists()
 
 
@@ -195,4 +197,4 @@ def test_wrongly_typed_trainer_values_name_the_key(tmp_path: Path, override: str
         )
     )
     with pytest.raises(ConfigError, match=names.replace(".", r"\.")):
-        run(cfg)
+        run(0, 1, cfg)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from phonrec.audio import AudioError, load_audio
 from phonrec.data.datadir import DataDir
+from phonrec.divergences import IGNORE_INDEX, REGISTRY
 from phonrec.features import FeatureConfig, compute_features
 from phonrec.phones import PhoneSet
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 TargetKind = Literal["ctc", "aligned", "label"]
-IGNORE_INDEX = -100  # frame labels at padded positions (F.nll_loss / cross_entropy convention)
+ITEM_KEY: dict[str, str] = {spec.target: spec.item_key for spec in REGISTRY.values()}  # target kind -> item key
 
 
 def _fingerprint(data: DataDir, cfg: FeatureConfig) -> str:
@@ -75,7 +76,9 @@ class FeatureCache:
             yield self[utt]
 
     @classmethod
-    def build(cls, data: DataDir, cfg: FeatureConfig, cache_dir: str | Path, *, progress: bool = True) -> "FeatureCache":
+    def build(
+        cls, data: DataDir, cfg: FeatureConfig, cache_dir: str | Path, *, progress: bool = True
+    ) -> "FeatureCache":
         """Load the cache in ``cache_dir`` if it matches ``data`` and ``cfg``; else compute and write it.
 
         Utterances whose audio cannot be loaded are reported (count and ids, in the log) and skipped.
@@ -101,7 +104,9 @@ class FeatureCache:
         index: dict[str, tuple[int, int]] = {}
         bad: dict[str, str] = {}
         offset = 0
-        for utt in tqdm(data.utts, desc=f"features {cache_dir.name}", unit="utt", disable=not progress, mininterval=1.0):
+        for utt in tqdm(
+            data.utts, desc=f"features {cache_dir.name}", unit="utt", disable=not progress, mininterval=1.0
+        ):
             try:
                 wave = load_audio(data.wavs[utt], sample_rate=cfg.sample_rate)
                 feats = compute_features(wave, cfg).numpy().astype(np.float32, copy=False)
@@ -112,8 +117,13 @@ class FeatureCache:
             index[utt] = (offset, feats.shape[0])
             offset += feats.shape[0]
         if bad:
-            log.warning("%s: %d of %d utterances could not be loaded and are skipped: %s",
-                        data.path or cache_dir, len(bad), len(data), "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5]))
+            log.warning(
+                "%s: %d of %d utterances could not be loaded and are skipped: %s",
+                data.path or cache_dir,
+                len(bad),
+                len(data),
+                "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5]),
+            )
         if not index:
             raise ValueError(f"{data.path or cache_dir}: no utterance could be loaded ({len(bad)} bad)")
         all_feats = np.concatenate(chunks) if chunks else np.zeros((0, cfg.dim), np.float32)
@@ -125,8 +135,14 @@ class FeatureCache:
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(cache_dir / "feats.npy")
-        meta = {"version": CACHE_VERSION, "fingerprint": fingerprint, "frames": int(offset),
-                "config": asdict(cfg), "index": index, "bad": bad}
+        meta = {
+            "version": CACHE_VERSION,
+            "fingerprint": fingerprint,
+            "frames": int(offset),
+            "config": asdict(cfg),
+            "index": index,
+            "bad": bad,
+        }
         tmp_index = cache_dir / f"index.json.{os.getpid()}.tmp"
         tmp_index.write_text(json.dumps(meta))
         tmp_index.replace(index_path)
@@ -159,10 +175,17 @@ class UtteranceDataset(Dataset):
     Utterances whose targets are missing or use symbols outside ``phone_set`` are reported and skipped.
     """
 
-    def __init__(self, data: DataDir, cache: FeatureCache, phone_set: PhoneSet, target: TargetKind,
-                 *, phone_map: dict[str, str] | None = None) -> None:
-        if target not in ("ctc", "aligned", "label"):
-            raise ValueError(f"target must be 'ctc', 'aligned' or 'label', got {target!r}")
+    def __init__(
+        self,
+        data: DataDir,
+        cache: FeatureCache,
+        phone_set: PhoneSet,
+        target: TargetKind,
+        *,
+        phone_map: dict[str, str] | None = None,
+    ) -> None:
+        if target not in ITEM_KEY:
+            raise ValueError(f"target must be one of {sorted(ITEM_KEY)}, got {target!r}")
         self.cache, self.phone_set, self.target = cache, phone_set, target
         self.utts: list[str] = []
         self.targets: dict[str, torch.Tensor] = {}
@@ -178,8 +201,12 @@ class UtteranceDataset(Dataset):
                 continue
             self.utts.append(utt)
         if skipped:
-            log.warning("%s: %d utterances skipped for bad targets: %s", data.path, len(skipped),
-                        "; ".join(list(skipped.values())[:5]))
+            log.warning(
+                "%s: %d utterances skipped for bad targets: %s",
+                data.path,
+                len(skipped),
+                "; ".join(list(skipped.values())[:5]),
+            )
         self.skipped = skipped
         if not self.utts:
             raise ValueError(f"{data.path}: no usable utterance for target {target!r}")
@@ -212,8 +239,7 @@ class UtteranceDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         utt = self.utts[i]
-        key = {"ctc": "targets", "aligned": "frame_labels", "label": "label"}[self.target]
-        return {"utt": utt, "feats": self.cache[utt], key: self.targets[utt]}
+        return {"utt": utt, "feats": self.cache[utt], ITEM_KEY[self.target]: self.targets[utt]}
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -227,8 +253,17 @@ class BucketBatchSampler(Sampler[list[int]]):
     ranks are dropped under DDP (logged once), since some rank would get nothing.
     """
 
-    def __init__(self, lengths: Sequence[int], max_frames: int, *, shuffle: bool = True, seed: int = 0,
-                 num_replicas: int = 1, rank: int = 0, max_batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        max_frames: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        max_batch_size: int | None = None,
+    ) -> None:
         if max_frames <= 0:
             raise ValueError(f"max_frames must be positive, got {max_frames}")
         if not 0 <= rank < num_replicas:
@@ -301,7 +336,8 @@ def collate(items: list[dict]) -> dict:
         batch["target_lengths"] = torch.tensor([len(it["targets"]) for it in items], dtype=torch.long)
     if "frame_labels" in items[0]:
         batch["frame_labels"] = torch.nn.utils.rnn.pad_sequence(
-            [it["frame_labels"] for it in items], batch_first=True, padding_value=IGNORE_INDEX)
+            [it["frame_labels"] for it in items], batch_first=True, padding_value=IGNORE_INDEX
+        )
     if "label" in items[0]:
         batch["labels"] = torch.stack([it["label"] for it in items])
     return batch

@@ -46,12 +46,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from phonrec.config import ConfigError, dataclass_from
 
 EXACT_MODES = ("auto", "reverse", "packed", "none")
 
@@ -203,25 +205,21 @@ class BiLSTM(nn.Module):
         """Build from a plain mapping (the Hydra ``model`` group).
 
         ``name`` is accepted and must be ``"bilstm"``; every other key must be a
-        :class:`BiLSTMConfig` field.
+        :class:`BiLSTMConfig` field (read through :func:`phonrec.config.dataclass_from`).
 
         Raises:
-            ValueError: naming unknown keys, or a wrong ``name``.
+            ConfigError: a ValueError naming ``model.key`` for unknown or mistyped keys, or a wrong ``name``.
         """
         if not isinstance(cfg, Mapping):
             try:  # an omegaconf DictConfig is a MutableMapping already; anything else is an error
                 cfg = dict(cfg)
             except (TypeError, ValueError):
                 raise ValueError(f"model config must be a mapping, got {type(cfg).__name__}") from None
-        values = dict(cfg)
+        values = {str(k): v for k, v in cfg.items()}
         name = values.pop("name", "bilstm")
         if name != "bilstm":
-            raise ValueError(f"model config: name must be 'bilstm', got {name!r}")
-        known = {f.name for f in fields(BiLSTMConfig)}
-        unknown = sorted(str(k) for k in values if k not in known)
-        if unknown:
-            raise ValueError(f"model config: unknown key(s) {unknown}; expected some of {sorted(known)} (and 'name')")
-        return cls(input_dim, num_classes, BiLSTMConfig(**values))
+            raise ConfigError(f"model.name must be 'bilstm', got {name!r}")
+        return cls(input_dim, num_classes, dataclass_from(BiLSTMConfig, values, "model"))
 
     def num_params(self) -> int:
         """Number of trainable parameters."""

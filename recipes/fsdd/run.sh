@@ -53,7 +53,7 @@ common=(data=fsdd data.train=$data/train data.dev=$data/test data.test=null data
 # train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
 train() {
   local dir=$1; shift
-  "$PY" -m phonrec.train "${common[@]}" model=$model trainer.patience=0 exp_dir=$dir "$@" "${overrides[@]}"
+  "$PY" -m phonrec.cli.train "${common[@]}" model=$model trainer.patience=0 exp_dir=$dir "$@" "${overrides[@]}"
 }
 
 if run_stage 0 "corpus $corpus"; then
@@ -65,7 +65,7 @@ if run_stage 1 "prepare $corpus -> $data/{train,test} (test speaker $test_speake
 fi
 
 if run_stage 2 "features and CMVN"; then
-  "$PY" -m phonrec.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
+  "$PY" -m phonrec.cli.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
 fi
 
 if run_stage 3 "sequence classification with the weighted frame divergence ($weights)"; then

@@ -54,7 +54,7 @@ PY=${PY:-.venv/bin/python}
 # train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
 train() {
   local dir=$1; shift
-  "$PY" -m phonrec.train data=speechocean762 data.phones=$data/phones.txt model=$model "${model_opts[@]}" exp_dir=$dir \
+  "$PY" -m phonrec.cli.train data=speechocean762 data.phones=$data/phones.txt model=$model "${model_opts[@]}" exp_dir=$dir \
     "${feat_opts[@]}" "$@" "${overrides[@]}"
 }
 
@@ -79,7 +79,7 @@ if run_stage 1 "prepare $corpus -> $data/{train,dev,lexicon.txt,phones.txt} (hel
 fi
 
 if run_stage 2 "features and CMVN"; then
-  "$PY" -m phonrec.train features data=speechocean762 data.train=$data/train data.dev=$data/dev data.test=null \
+  "$PY" -m phonrec.cli.train features data=speechocean762 data.train=$data/train data.dev=$data/dev data.test=null \
     data.cache_dir=$data/cache exp_dir=$exp/features "${feat_opts[@]}" "${overrides[@]}"
 fi
 

@@ -39,7 +39,7 @@ common=(data=synth data.train=$data/train data.dev=$data/dev data.test=$data/tes
 
 if run_stage 0 "set-up check"; then
   command -v flite >/dev/null || { echo "flite is missing: run bash tools/setup.sh" >&2; exit 1; }
-  "$PY" -c "import phonrec.train, phonrec.cli.synth" || { echo "phonrec is not installed: run bash tools/setup.sh" >&2; exit 1; }
+  "$PY" -c "import phonrec.cli.train, phonrec.cli.synth" || { echo "phonrec is not installed: run bash tools/setup.sh" >&2; exit 1; }
 fi
 
 if run_stage 1 "synthetic corpus ($num_utts utterances) -> $data"; then
@@ -47,15 +47,15 @@ if run_stage 1 "synthetic corpus ($num_utts utterances) -> $data"; then
 fi
 
 if run_stage 2 "features and CMVN"; then
-  "$PY" -m phonrec.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
+  "$PY" -m phonrec.cli.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
 fi
 
 if run_stage 3 "train a frame-level model (aligned divergence, flite's frame labels)"; then
-  "$PY" -m phonrec.train "${common[@]}" divergence=aligned exp_dir=$exp/aligned "${train_opts[@]}" "${overrides[@]}"
+  "$PY" -m phonrec.cli.train "${common[@]}" divergence=aligned exp_dir=$exp/aligned "${train_opts[@]}" "${overrides[@]}"
 fi
 
 if run_stage 4 "train a CTC model, started from the aligned model (skips CTC's all-blank plateau)"; then
-  "$PY" -m phonrec.train "${common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.init_from=$exp/aligned/model \
+  "$PY" -m phonrec.cli.train "${common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.init_from=$exp/aligned/model \
     "${ctc_opts[@]}" "${overrides[@]}"
 fi
 

@@ -48,7 +48,7 @@ mexp=$exp/phones$phones
 # train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
 train() {
   local dir=$1; shift
-  "$PY" -m phonrec.train "${data_opts[@]}" model=$model exp_dir=$dir "$@" "${overrides[@]}"
+  "$PY" -m phonrec.cli.train "${data_opts[@]}" model=$model exp_dir=$dir "$@" "${overrides[@]}"
 }
 
 if run_stage 0 "corpus $corpus"; then
@@ -61,7 +61,7 @@ if run_stage 1 "prepare $corpus -> $data/{train,dev,test} (61 phones, .PHN frame
 fi
 
 if run_stage 2 "features and CMVN"; then
-  "$PY" -m phonrec.train features "${data_opts[@]}" exp_dir=$exp/features "${overrides[@]}"
+  "$PY" -m phonrec.cli.train features "${data_opts[@]}" exp_dir=$exp/features "${overrides[@]}"
 fi
 
 if run_stage 3 "train aligned ($phones phones, .PHN alignments)"; then
