@@ -64,7 +64,10 @@ def main() -> None:
         for i in range(0, len(paths), args.batch):
             tr.transcribe_batch(paths[i : i + args.batch])
 
-    feats = [normalise(compute_features(load_audio(p, sr), tr.feature_config), tr.cmvn_mode, tr.cmvn).to(device) for p in paths]
+    feats = [
+        normalise(compute_features(load_audio(p, sr), tr.feature_config), tr.cmvn_mode, tr.cmvn).to(device)
+        for p in paths
+    ]
 
     @torch.no_grad()
     def bare_single():
