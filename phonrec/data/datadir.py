@@ -32,11 +32,15 @@ class DataDirError(ValueError):
     """A data-directory file is malformed; the message names the file and line."""
 
 
-def log_skipped(logger: logging.Logger, where: str, skipped: dict[str, str], noun: str = "utterances", shown: int = 20) -> None:
+def log_skipped(
+    logger: logging.Logger, where: str, skipped: dict[str, str], noun: str = "utterances", shown: int = 20
+) -> None:
     """One warning listing what a reader skipped and why: ``WHERE: N NOUN skipped: id: reason; ...``."""
     if skipped:
         listed = "; ".join(f"{key}: {why}" for key, why in sorted(skipped.items())[:shown])
-        logger.warning("%s: %d %s skipped: %s%s", where, len(skipped), noun, listed, " ..." if len(skipped) > shown else "")
+        logger.warning(
+            "%s: %d %s skipped: %s%s", where, len(skipped), noun, listed, " ..." if len(skipped) > shown else ""
+        )
 
 
 def read_kaldi_map(path: str | Path, *, allow_empty_value: bool = False) -> dict[str, str]:
@@ -88,7 +92,9 @@ def resolve_wav_path(entry: str, base: Path, *, source: str) -> Path:
     """
     entry = entry.strip()
     if entry.endswith("|") or entry.startswith("|"):
-        raise DataDirError(f"{source}: piped commands are not supported (phonrec never runs commands from data files): {entry!r}")
+        raise DataDirError(
+            f"{source}: piped commands are not supported (phonrec never runs commands from data files): {entry!r}"
+        )
     path = Path(entry)
     return path if path.is_absolute() else base / path
 
@@ -132,8 +138,7 @@ class DataDir:
         if not scp.is_file():
             raise DataDirError(f"{path}: not a data directory (no wav.scp)")
         wavs = {
-            utt: resolve_wav_path(value, path, source=f"{scp} ({utt})")
-            for utt, value in read_kaldi_map(scp).items()
+            utt: resolve_wav_path(value, path, source=f"{scp} ({utt})") for utt, value in read_kaldi_map(scp).items()
         }
         text = read_kaldi_map(path / "text", allow_empty_value=True) if (path / "text").is_file() else {}
         utt2spk = read_kaldi_map(path / "utt2spk") if (path / "utt2spk").is_file() else {u: u for u in wavs}

@@ -150,7 +150,9 @@ def prepare_speechocean762(
     phones: dict[str, list[str]] = {}
     for utt in sorted(scp):
         if utt not in text or utt not in utt2spk:
-            skipped[utt] = "no " + " or ".join(n for n, t in (("text", text), ("utt2spk", utt2spk)) if utt not in t) + " entry"
+            skipped[utt] = (
+                "no " + " or ".join(n for n, t in (("text", text), ("utt2spk", utt2spk)) if utt not in t) + " entry"
+            )
             continue
         if utt in problems:
             skipped[utt] = problems[utt]
@@ -170,7 +172,9 @@ def prepare_speechocean762(
 
     speakers = sorted({utt2spk[u] for u in wavs})
     if isinstance(heldout_speakers, str):
-        raise ValueError(f"heldout_speakers must be a fraction or a list of speaker ids, got the string {heldout_speakers!r}")
+        raise ValueError(
+            f"heldout_speakers must be a fraction or a list of speaker ids, got the string {heldout_speakers!r}"
+        )
     if isinstance(heldout_speakers, (int, float)):
         dev_speakers = set(heldout_speakers_for(speakers, heldout_speakers, seed))
     else:
@@ -192,5 +196,7 @@ def prepare_speechocean762(
         if len(data) == 0:
             raise ValueError(f"speechocean762 {name} split is empty (held-out speakers: {sorted(dev_speakers)})")
         data.save(out_dir / name)
-        log.info("speechocean762 %s: %d utterances, %d speakers -> %s", name, len(data), len(data.speakers()), out_dir / name)
+        log.info(
+            "speechocean762 %s: %d utterances, %d speakers -> %s", name, len(data), len(data.speakers()), out_dir / name
+        )
     return result

@@ -80,7 +80,9 @@ def _values(path: Path, content: str) -> list[_Value]:
             try:
                 number = float(token)
             except ValueError:
-                raise ValueError(f"{path}:{line}: unexpected {token!r} (expected a number, a quoted string or a key)") from None
+                raise ValueError(
+                    f"{path}:{line}: unexpected {token!r} (expected a number, a quoted string or a key)"
+                ) from None
             values.append(_Value(number, "number", line))
     return values
 
@@ -135,7 +137,10 @@ def read_textgrid(path: str | Path) -> dict[str, list[Segment]]:
     s = _Stream(path, _values(path, _decode(path)))
     file_type = s.take("string", 'File type = "ooTextFile"')
     if file_type.value not in ("ooTextFile", "ooTextFile short"):
-        raise ValueError(f"{path}:{file_type.line}: not a Praat text file (file type {file_type.value!r}; binary TextGrids are not supported)")
+        raise ValueError(
+            f"{path}:{file_type.line}: not a Praat text file "
+            f"(file type {file_type.value!r}; binary TextGrids are not supported)"
+        )
     object_class = s.take("string", 'Object class = "TextGrid"')
     if object_class.value != "TextGrid":
         raise ValueError(f"{path}:{object_class.line}: object class is {object_class.value!r}, expected 'TextGrid'")
@@ -158,9 +163,15 @@ def read_textgrid(path: str | Path) -> dict[str, list[Segment]]:
                     start, end = float(start_value.value), s.number(f"xmax of interval {i} of tier {name!r}")
                     label = s.string(f"text of interval {i} of tier {name!r}")
                     if end < start - _TOLERANCE:
-                        raise ValueError(f"{path}:{start_value.line}: interval {i} of tier {name!r} ends ({end}) before it starts ({start})")
+                        raise ValueError(
+                            f"{path}:{start_value.line}: interval {i} of tier {name!r} "
+                            f"ends ({end}) before it starts ({start})"
+                        )
                     if segments and start < segments[-1].end - _TOLERANCE:
-                        raise ValueError(f"{path}:{start_value.line}: interval {i} of tier {name!r} starts at {start}, before interval {i - 1} ends ({segments[-1].end})")
+                        raise ValueError(
+                            f"{path}:{start_value.line}: interval {i} of tier {name!r} starts at {start}, "
+                            f"before interval {i - 1} ends ({segments[-1].end})"
+                        )
                     segments.append(Segment(label, start, end))
             elif tier_class.value == "TextTier":
                 for i in range(1, n + 1):
@@ -168,13 +179,20 @@ def read_textgrid(path: str | Path) -> dict[str, list[Segment]]:
                     time = float(time_value.value)
                     label = s.string(f"mark of point {i} of tier {name!r}")
                     if segments and time < segments[-1].start - _TOLERANCE:
-                        raise ValueError(f"{path}:{time_value.line}: point {i} of tier {name!r} is before point {i - 1}")
+                        raise ValueError(
+                            f"{path}:{time_value.line}: point {i} of tier {name!r} is before point {i - 1}"
+                        )
                     segments.append(Segment(label, time, time))
             else:
-                raise ValueError(f"{path}:{tier_class.line}: unknown tier class {tier_class.value!r} (expected IntervalTier or TextTier)")
+                raise ValueError(
+                    f"{path}:{tier_class.line}: unknown tier class {tier_class.value!r} "
+                    f"(expected IntervalTier or TextTier)"
+                )
             tiers[name] = segments
     if s.pos != len(s.values):
-        raise ValueError(f"{path}:{s.values[s.pos].line}: unexpected value {s.values[s.pos].value!r} after the last tier")
+        raise ValueError(
+            f"{path}:{s.values[s.pos].line}: unexpected value {s.values[s.pos].value!r} after the last tier"
+        )
     return tiers
 
 
@@ -210,7 +228,8 @@ def write_textgrid(path: str | Path, tiers: dict[str, list[Segment]], xmax: floa
         for i, seg in enumerate(segments):
             if seg.end < seg.start or seg.start < t - _TOLERANCE or seg.end > xmax + _TOLERANCE:
                 raise ValueError(
-                    f"{path}: tier {name!r} segment {i} {seg} must start at or after {t}, end at or before xmax={xmax}, and not end before it starts"
+                    f"{path}: tier {name!r} segment {i} {seg} must start at or after {t}, "
+                    f"end at or before xmax={xmax}, and not end before it starts"
                 )
             if seg.start > t + _TOLERANCE:
                 out.append(Segment("", t, seg.start))
@@ -314,7 +333,11 @@ def prepare_textgrid_corpus(
     for d in (wav_dir, textgrid_dir):
         if not d.is_dir():
             raise ValueError(f"{d}: folder not found")
-    grids = {p.relative_to(textgrid_dir).with_suffix(""): p for p in sorted(textgrid_dir.rglob("*")) if p.suffix.lower() == ".textgrid" and p.is_file()}
+    grids = {
+        p.relative_to(textgrid_dir).with_suffix(""): p
+        for p in sorted(textgrid_dir.rglob("*"))
+        if p.suffix.lower() == ".textgrid" and p.is_file()
+    }
     audio: dict[Path, Path] = {}
     for p in sorted(wav_dir.rglob("*")):
         if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file():
@@ -357,7 +380,11 @@ def prepare_textgrid_corpus(
             if not (seg.label == SILENCE and sequence and sequence[-1] == SILENCE):
                 sequence.append(seg.label)
         wavs[utt], utt2spk[utt], phones[utt], alignments[utt] = audio[rel], speaker, sequence, alignment
-        text[utt] = " ".join(s.label.strip().upper() for s in tiers[word_tier] if s.label.strip() and s.label.strip().lower() not in SILENCE_LABELS)
+        text[utt] = " ".join(
+            s.label.strip().upper()
+            for s in tiers[word_tier]
+            if s.label.strip() and s.label.strip().lower() not in SILENCE_LABELS
+        )
     log_skipped(log, f"TextGrid corpus {textgrid_dir}", skipped, "utterances")
     if not wavs:
         raise ValueError(f"{textgrid_dir}: no usable utterance (TextGrids paired with audio in {wav_dir})")

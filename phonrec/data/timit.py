@@ -257,7 +257,9 @@ def prepare_timit(
             return "test"
         return None  # the rest of the complete test set: in no standard set
 
-    tables: dict[str, dict[str, dict]] = {s: {"wavs": {}, "text": {}, "utt2spk": {}, "phones": {}, "alignments": {}} for s in sets}
+    tables: dict[str, dict[str, dict]] = {
+        s: {"wavs": {}, "text": {}, "utt2spk": {}, "phones": {}, "alignments": {}} for s in sets
+    }
     skipped: dict[str, str] = {}
     needed = {"train": [s for s in sets if s == "train"], "test": [s for s in sets if s != "train"]}
     for split, for_sets in needed.items():
@@ -271,7 +273,9 @@ def prepare_timit(
             if target not in sets:
                 continue
             files = _files(spk_dir)
-            stems = sorted({name.split(".", 1)[0] for name in files if name.rsplit(".", 1)[-1] in ("wav", "phn", "txt", "wrd")})
+            stems = sorted(
+                {name.split(".", 1)[0] for name in files if name.rsplit(".", 1)[-1] in ("wav", "phn", "txt", "wrd")}
+            )
             for stem in stems:
                 if stem.startswith("sa") and not include_sa:
                     continue
