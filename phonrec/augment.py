@@ -481,7 +481,9 @@ def reverberate(wave: Tensor, rir: Tensor) -> Tensor:
     energy = x.square().sum()
     if energy == 0:
         return wave.clone()
-    y = torchaudio.functional.fftconvolve(x, rir.to("cpu", torch.float64))[: x.numel()]
+    n_fft = 1 << (x.numel() + rir.numel() - 2).bit_length()  # a power of 2 >= N + L - 1: no wrap-around
+    spectrum = torch.fft.rfft(x, n_fft) * torch.fft.rfft(rir.to("cpu", torch.float64), n_fft)
+    y = torch.fft.irfft(spectrum, n_fft)[: x.numel()]  # 5-10x faster than fftconvolve's odd sizes
     y = y * (energy / y.square().sum().clamp_min(1e-300)).sqrt()
     return y.to(wave.device, wave.dtype)
 
