@@ -29,14 +29,15 @@ from torch import Tensor
 
 from phonrec.data.segments import Segment
 from phonrec.features import (
-    INT16_SCALE,
     FeatureConfig,
     SpecAugmentConfig,
-    _slaney_hz_to_mel,
-    _slaney_mel_to_hz,
     add_deltas,
     dct_matrix,
     feature_window,
+    fft_bin_frequencies,
+    kaldi_mel_filterbank,
+    power_spectrum,
+    slaney_mel_filterbank,
     spec_augment,
 )
 
@@ -197,36 +198,6 @@ def vtlp_warp_frequencies(freqs_hz: Tensor, alpha: float, sample_rate: int, f_hi
     return torch.where(freqs <= boundary, freqs * alpha, nyquist - slope * (nyquist - freqs))
 
 
-def _filters_at(bin_freqs: Tensor, kind: str, n_mels: int, fmin: float, fmax: float) -> Tensor:
-    """phonrec's mel filters evaluated at the given bin frequencies (Hz, float64):
-    :func:`phonrec.features.slaney_mel_filterbank` for ``logmel``/``mfcc``,
-    :func:`phonrec.features.kaldi_mel_filterbank` for ``kaldi_fbank`` (with its zero Nyquist bin).
-    At the unwarped FFT bins the result equals those functions bit for bit.
-
-    Returns:
-        (n_bins, n_mels) float64.
-    """
-    if kind == "kaldi_fbank":
-
-        def mel(f: Tensor | float) -> Tensor:
-            return 1127.0 * torch.log1p(torch.as_tensor(f, dtype=torch.float64) / 700.0)
-
-        mel_lo, mel_hi = mel(fmin), mel(fmax)
-        delta = (mel_hi - mel_lo) / (n_mels + 1)
-        b = torch.arange(n_mels, dtype=torch.float64)[:, None]
-        left, center, right = mel_lo + b * delta, mel_lo + (b + 1) * delta, mel_lo + (b + 2) * delta
-        bin_mel = mel(bin_freqs[:-1])[None, :]
-        banks = torch.clamp(torch.minimum((bin_mel - left) / (center - left), (right - bin_mel) / (right - center)), 0)
-        return torch.nn.functional.pad(banks, (0, 1)).T.contiguous()
-    lo, hi = _slaney_hz_to_mel(torch.tensor([fmin, fmax], dtype=torch.float64))
-    mel_f = _slaney_mel_to_hz(torch.linspace(float(lo), float(hi), n_mels + 2, dtype=torch.float64))
-    fdiff = mel_f[1:] - mel_f[:-1]
-    ramps = mel_f[:, None] - bin_freqs[None, :]
-    weights = torch.clamp(torch.minimum(-ramps[:-2] / fdiff[:-1, None], ramps[2:] / fdiff[1:, None]), min=0.0)
-    weights = weights * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
-    return weights.T.contiguous()
-
-
 def vtlp_mel_filterbank(
     n_fft: int,
     n_mels: int,
@@ -258,30 +229,9 @@ def vtlp_mel_filterbank(
             raise ValueError(f"vtlp_mel_filterbank: expected a positive integer {name}, got {value!r}")
     if not 0 <= fmin < fmax <= sample_rate / 2:
         raise ValueError(f"vtlp_mel_filterbank: expected 0 <= fmin < fmax <= {sample_rate / 2}, got {fmin}, {fmax}")
-    bin_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sample_rate / n_fft)
-    warped = vtlp_warp_frequencies(bin_freqs, alpha, sample_rate, f_hi)
-    return _filters_at(warped, kind, n_mels, float(fmin), float(fmax))
-
-
-def _power_spectrum(frames: Tensor, cfg: FeatureConfig, generator: torch.Generator | None) -> Tensor:
-    """(T, win) float32 frames -> (T, n_fft // 2 + 1) power, as :func:`phonrec.features.compute_features`
-    computes it before the filterbank (scaling, dither, DC removal, pre-emphasis, window, rfft)."""
-    window = feature_window(cfg.resolved_window, cfg.win_length).float()
-    if cfg.kind == "kaldi_fbank":
-        frames = frames * INT16_SCALE
-    if cfg.dither > 0:
-        scale = cfg.dither if cfg.kind == "kaldi_fbank" else cfg.dither / INT16_SCALE
-        frames = frames + torch.randn(frames.shape, generator=generator, dtype=frames.dtype) * scale
-    if cfg.resolved_remove_dc_offset:
-        frames = frames - frames.mean(dim=-1, keepdim=True)
-    p = cfg.resolved_preemphasis
-    if p > 0:
-        emphasised = torch.empty_like(frames)
-        emphasised[..., 1:] = frames[..., 1:] - p * frames[..., :-1]
-        emphasised[..., 0] = frames[..., 0] * (1.0 - p)
-        frames = emphasised
-    spec = torch.fft.rfft(frames * window, n=cfg.n_fft)
-    return spec.real.square() + spec.imag.square()
+    warped = vtlp_warp_frequencies(fft_bin_frequencies(sample_rate, n_fft), alpha, sample_rate, f_hi)
+    filterbank = kaldi_mel_filterbank if kind == "kaldi_fbank" else slaney_mel_filterbank
+    return filterbank(sample_rate, n_fft, n_mels, float(fmin), float(fmax), bin_freqs=warped)
 
 
 def vtlp_logmel(
@@ -315,7 +265,8 @@ def vtlp_logmel(
     if wave.numel() < cfg.win_length:
         return torch.zeros(0, cfg.dim, dtype=torch.float32)
     frames = wave.unfold(0, cfg.win_length, cfg.hop_length)  # (T, win)
-    feats = torch.matmul(_power_spectrum(frames, cfg, generator), fb).clamp_min_(cfg.resolved_log_floor).log_()
+    window = feature_window(cfg.resolved_window, cfg.win_length).float()
+    feats = torch.matmul(power_spectrum(frames, cfg, window, generator), fb).clamp_min_(cfg.resolved_log_floor).log_()
     if cfg.kind == "mfcc":
         feats = torch.matmul(feats, dct_matrix(cfg.n_mels, cfg.n_mfcc).float())
     return add_deltas(feats, cfg.deltas) if cfg.deltas else feats

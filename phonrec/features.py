@@ -247,13 +247,24 @@ def _slaney_mel_to_hz(mel: Tensor) -> Tensor:
     return torch.where(mel >= min_log_mel, min_log_hz * torch.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
 
-def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> Tensor:
+def fft_bin_frequencies(sample_rate: int, n_fft: int) -> Tensor:
+    """(n_fft // 2 + 1,) float64: the frequency in Hz of each real-FFT bin."""
+    return torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sample_rate / n_fft)
+
+
+def slaney_mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, *, bin_freqs: Tensor | None = None
+) -> Tensor:
     """librosa's default mel filterbank (Slaney scale, Slaney area normalisation).
+
+    Args:
+        bin_freqs: (n_fft // 2 + 1,) Hz at which the filters are evaluated, one per FFT bin
+            (default: the bins' own frequencies; VTLP passes warped ones, :mod:`phonrec.augment`).
 
     Returns:
         (n_fft // 2 + 1, n_mels) float64, so that ``mel = power @ fb``.
     """
-    fft_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sample_rate / n_fft)
+    fft_freqs = fft_bin_frequencies(sample_rate, n_fft) if bin_freqs is None else bin_freqs
     lo, hi = _slaney_hz_to_mel(torch.tensor([fmin, fmax], dtype=torch.float64))
     mel_f = _slaney_mel_to_hz(torch.linspace(float(lo), float(hi), n_mels + 2, dtype=torch.float64))
     fdiff = mel_f[1:] - mel_f[:-1]  # (n_mels + 1,)
@@ -265,10 +276,16 @@ def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float
     return weights.T.contiguous()
 
 
-def kaldi_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> Tensor:
+def kaldi_mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, *, bin_freqs: Tensor | None = None
+) -> Tensor:
     """Kaldi's mel filterbank (``mel = 1127 ln(1 + f / 700)``, triangles in mel, no VTLN).
 
     The Nyquist bin gets zero weight, as in Kaldi.
+
+    Args:
+        bin_freqs: (n_fft // 2 + 1,) Hz at which the filters are evaluated (default: the FFT
+            bins' own frequencies), as in :func:`slaney_mel_filterbank`.
 
     Returns:
         (n_fft // 2 + 1, n_mels) float64.
@@ -281,7 +298,8 @@ def kaldi_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
     delta = (mel_hi - mel_lo) / (n_mels + 1)
     b = torch.arange(n_mels, dtype=torch.float64)[:, None]
     left, center, right = mel_lo + b * delta, mel_lo + (b + 1) * delta, mel_lo + (b + 2) * delta
-    bin_mel = mel(torch.arange(n_fft // 2, dtype=torch.float64) * (sample_rate / n_fft))[None, :]
+    freqs = fft_bin_frequencies(sample_rate, n_fft) if bin_freqs is None else bin_freqs
+    bin_mel = mel(freqs[:-1])[None, :]  # every bin but Nyquist
     up = (bin_mel - left) / (center - left)
     down = (right - bin_mel) / (right - center)
     banks = torch.clamp(torch.minimum(up, down), min=0.0)  # (n_mels, n_fft // 2)
@@ -351,9 +369,17 @@ def _tensors_for(cfg: FeatureConfig, device: torch.device) -> tuple[Tensor, Tens
 # Feature computation
 
 
-def _frames_to_features(frames: Tensor, cfg: FeatureConfig, generator: torch.Generator | None) -> Tensor:
-    """frames: (B, T, win) float32 (may be a strided view) -> (B, T, n_mels or n_mfcc) float32."""
-    window, fb, dct = _tensors_for(cfg, frames.device)
+def power_spectrum(frames: Tensor, cfg: FeatureConfig, window: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Framed samples -> power spectrum, the steps before the filterbank: 16-bit scaling
+    (``kaldi_fbank``), dither, DC removal, pre-emphasis, window, real FFT.
+
+    Args:
+        frames: (..., T, win) float32 (may be a strided view).
+        window: (win,) the analysis window (:func:`feature_window`).
+
+    Returns:
+        (..., T, n_fft // 2 + 1) float32.
+    """
     if cfg.kind == "kaldi_fbank":
         frames = frames * INT16_SCALE
     if cfg.dither > 0:
@@ -370,8 +396,14 @@ def _frames_to_features(frames: Tensor, cfg: FeatureConfig, generator: torch.Gen
         frames = emphasised.mul_(window)
     else:
         frames = frames * window
-    spec = torch.fft.rfft(frames, n=cfg.n_fft)  # (B, T, n_fft // 2 + 1)
-    power = spec.real.square() + spec.imag.square()
+    spec = torch.fft.rfft(frames, n=cfg.n_fft)  # (..., T, n_fft // 2 + 1)
+    return spec.real.square() + spec.imag.square()
+
+
+def _frames_to_features(frames: Tensor, cfg: FeatureConfig, generator: torch.Generator | None) -> Tensor:
+    """frames: (B, T, win) float32 (may be a strided view) -> (B, T, n_mels or n_mfcc) float32."""
+    window, fb, dct = _tensors_for(cfg, frames.device)
+    power = power_spectrum(frames, cfg, window, generator)
     feats = torch.matmul(power, fb).clamp_min_(cfg.resolved_log_floor).log_()  # (B, T, n_mels)
     if dct is not None:
         feats = torch.matmul(feats, dct)
