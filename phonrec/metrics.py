@@ -1,4 +1,6 @@
-"""Scoring: edit distance with alignment, error counts (PER/WER), confusions, frame and boundary accuracy.
+"""The one scorer: edit distance with alignment, error counts (PER/WER), confusions, frame and
+boundary accuracy, and the sclite-like report. The decode command, the recipes' tables and the
+plots score through this module.
 
 Error rates are corpus-level: ``ErrorCounts`` add up substitutions, deletions, insertions and
 reference lengths over utterances and the rate is taken once at the end (never a mean of
