@@ -47,7 +47,6 @@ from torch import Tensor
 
 from phonrec.config import ConfigError, dataclass_from
 from phonrec.spans import DEFAULT_HOP_MS
-from phonrec.spans import frames_to_seconds as frames_to_seconds  # re-exported: plots, transcribe, decode.cli
 
 DEFAULT_WIN_MS = 25.0
 

@@ -1,4 +1,6 @@
-"""Scoring: edit distance with alignment, error counts (PER/WER), confusions, frame and boundary accuracy.
+"""The one scorer: edit distance with alignment, error counts (PER/WER), confusions, frame and
+boundary accuracy, and the sclite-like report. The decode command, the recipes' tables and the
+plots score through this module.
 
 Error rates are corpus-level: ``ErrorCounts`` add up substitutions, deletions, insertions and
 reference lengths over utterances and the rate is taken once at the end (never a mean of
@@ -368,8 +370,31 @@ def _to_list(x: Any) -> Any:
     return x.tolist() if hasattr(x, "tolist") else x
 
 
-def frame_counts(ref_labels: Any, hyp_labels: Any, lengths: Any = None) -> tuple[int, int]:
+def frame_counts(ref_labels: Any, hyp_labels: Any, lengths: Any = None, *, frame_factor: int = 1) -> tuple[int, int]:
     """``(correct frames, total frames)``; arguments as in ``frame_accuracy``."""
+    if isinstance(frame_factor, bool) or not isinstance(frame_factor, int) or frame_factor < 1:
+        raise ValueError(f"frame_factor must be an int >= 1, got {frame_factor!r}")
+    if isinstance(ref_labels, Mapping) or isinstance(hyp_labels, Mapping):
+        if lengths is not None:
+            raise ValueError("lengths is only meaningful for a padded batch, not for mappings of utterances")
+        utterances = [(label, list(_to_list(r)), list(_to_list(h))) for label, r, h in _paired(ref_labels, hyp_labels)]
+    else:
+        utterances = _frame_batch(ref_labels, hyp_labels, lengths, frame_factor)
+    correct = total = 0
+    for label, r, h in utterances:
+        expected = -(-len(r) // frame_factor)  # model frames that cover len(r) reference frames
+        if len(h) != expected:
+            per_frame = f" of {frame_factor} frames each (expected {expected})" if frame_factor > 1 else ""
+            raise ValueError(f"{label}: {len(r)} reference frames but {len(h)} hypothesis frames{per_frame}")
+        if frame_factor > 1:
+            h = [label_ for label_ in h for _ in range(frame_factor)][: len(r)]
+        correct += sum(a == c for a, c in zip(r, h))
+        total += len(r)
+    return correct, total
+
+
+def _frame_batch(ref_labels: Any, hyp_labels: Any, lengths: Any, frame_factor: int) -> list[tuple[str, list, list]]:
+    """``(utterance label, ref, hyp)`` of one utterance or a batch, cut to ``lengths`` (reference frames)."""
     ref, hyp = _to_list(ref_labels), _to_list(hyp_labels)
     if isinstance(ref, str) or isinstance(hyp, str):
         raise ValueError("frame labels must be sequences of labels, not a str")
@@ -386,33 +411,40 @@ def frame_counts(ref_labels: Any, hyp_labels: Any, lengths: Any = None) -> tuple
         lengths = [int(v) for v in _to_list(lengths)]
         if len(lengths) != len(ref):
             raise ValueError(f"lengths has {len(lengths)} entries for a batch of {len(ref)}")
-    correct = total = 0
+    out = []
     for b, (r, h) in enumerate(zip(ref, hyp)):
-        r, h = list(r), list(h)
+        r, h = list(_to_list(r)), list(_to_list(h))
         if lengths is not None:
             t = lengths[b]
-            if not 0 <= t <= min(len(r), len(h)):
-                raise ValueError(f"utterance {b}: length {t} outside [0, {min(len(r), len(h))}]")
-            r, h = r[:t], h[:t]
-        elif len(r) != len(h):
-            raise ValueError(f"utterance {b}: {len(r)} reference frames but {len(h)} hypothesis frames")
-        correct += sum(a == c for a, c in zip(r, h))
-        total += len(r)
-    return correct, total
+            if not 0 <= t <= min(len(r), len(h) * frame_factor):
+                raise ValueError(f"utterance {b}: length {t} outside [0, {min(len(r), len(h) * frame_factor)}]")
+            r, h = r[:t], h[: -(-t // frame_factor)]
+        out.append((f"utterance {b}", r, h))
+    return out
 
 
-def frame_accuracy(ref_labels: Any, hyp_labels: Any, lengths: Any = None) -> float:
-    """Share of frames whose hypothesis label equals the reference label.
+def frame_accuracy(ref_labels: Any, hyp_labels: Any, lengths: Any = None, *, frame_factor: int = 1) -> float:
+    """Share of reference frames whose hypothesis label equals the reference label.
 
     Args:
         ref_labels, hyp_labels: one utterance, ``(T,)`` labels (list, numpy or torch), or a
-            batch: ``(B, T)`` padded arrays with ``lengths (B,)`` or a list of ``B`` unpadded
-            sequences (each pair of equal length). Frames past ``lengths`` are ignored.
+            batch: ``(B, T)`` padded arrays with ``lengths (B,)``, a list of ``B`` unpadded
+            sequences, or two mappings utterance id -> labels with the same keys. Frames past
+            ``lengths`` (counted in reference frames) are ignored.
+        frame_factor: reference frames per hypothesis frame (a model that stacks or subsamples
+            ``frame_factor`` feature frames into one output frame): the hypothesis has
+            ``ceil(T / frame_factor)`` labels, and each one stands for the ``frame_factor``
+            reference frames it covers (the last one for the rest of the utterance). ``1``: the
+            two sequences are frame by frame and of equal length.
 
     Raises:
-        ValueError: mismatched lengths, or no frame at all to score.
+        ValueError: mismatched lengths (naming the utterance), or no frame at all to score.
+
+    Example:
+        >>> frame_accuracy(["aa", "aa", "aa", "b", "b"], ["aa", "b"], frame_factor=3)  # aa aa aa | b b
+        1.0
     """
-    correct, total = frame_counts(ref_labels, hyp_labels, lengths)
+    correct, total = frame_counts(ref_labels, hyp_labels, lengths, frame_factor=frame_factor)
     if total == 0:
         raise ValueError("frame_accuracy: no frames to score")
     return correct / total
@@ -477,25 +509,8 @@ def boundary_accuracy(ref_spans: Sequence[Any], hyp_spans: Sequence[Any], tolera
 # --- report ----------------------------------------------------------------------------------
 
 
-def format_report(
-    counts: ErrorCounts | Iterable[ErrorCounts], *, name: str = "PER", unit: str = "phones", title: str = ""
-) -> str:
-    """An sclite-like summary of corpus counts (per-utterance counts are summed first).
-
-    Example output::
-
-        ,---------------------------------------------------------------------------.
-        | test set                                                                  |
-        |---------------------------------------------------------------------------|
-        |  # Snt |   # phones |   Corr |    Sub |    Del |    Ins |    Err |  S.Err |
-        |      2 |          8 |      6 |      2 |      0 |      1 |      3 |      2 |
-        |        |          % |  75.00 |  25.00 |   0.00 |  12.50 |  37.50 | 100.00 |
-        `---------------------------------------------------------------------------'
-        %PER 37.50 [ 3 / 8, 1 ins, 0 del, 2 sub ]
-
-    The ``S.Err`` row gives the count and the share of utterances with any error.
-    """
-    total = counts if isinstance(counts, ErrorCounts) else ErrorCounts.sum(counts)
+def _sclite_block(total: ErrorCounts, name: str, unit: str, title: str) -> list[str]:
+    """The sclite-like box of one set of corpus counts and its ``%PER``/``%WER`` line."""
     n = total.reference_length
 
     def pct(v: int) -> str:
@@ -522,4 +537,54 @@ def format_report(
         f"%{name} {rate} [ {total.errors} / {n}, {total.insertions} "
         f"ins, {total.deletions} del, {total.substitutions} sub ]"
     )
+    return lines
+
+
+def format_report(
+    counts: ErrorCounts | Iterable[ErrorCounts],
+    *,
+    name: str = "PER",
+    unit: str = "phones",
+    title: str = "",
+    words: ErrorCounts | Iterable[ErrorCounts] | None = None,
+    frame_acc: float | None = None,
+    empty_hypotheses: int = 0,
+    skipped: int = 0,
+    rtf: tuple[float, float, float] | None = None,
+) -> str:
+    """An sclite-like summary of corpus counts (per-utterance counts are summed first).
+
+    Example output::
+
+        ,---------------------------------------------------------------------------.
+        | test set                                                                  |
+        |---------------------------------------------------------------------------|
+        |  # Snt |   # phones |   Corr |    Sub |    Del |    Ins |    Err |  S.Err |
+        |      2 |          8 |      6 |      2 |      0 |      1 |      3 |      2 |
+        |        |          % |  75.00 |  25.00 |   0.00 |  12.50 |  37.50 | 100.00 |
+        `---------------------------------------------------------------------------'
+        %PER 37.50 [ 3 / 8, 1 ins, 0 del, 2 sub ]
+
+    The ``S.Err`` row gives the count and the share of utterances with any error. A decode
+    report adds, each only when given: a second box for ``words`` (``%WER``), the number of
+    utterances with an empty hypothesis (scored as deletions), the frame accuracy ``frame_acc``
+    (0..1), the number of ``skipped`` utterances (left out of the rates) and the real-time
+    factors ``rtf = (total, network, search)``.
+    """
+    total = counts if isinstance(counts, ErrorCounts) else ErrorCounts.sum(counts)
+    lines = _sclite_block(total, name, unit, title)
+    if words is not None:
+        word_total = words if isinstance(words, ErrorCounts) else ErrorCounts.sum(words)
+        lines += _sclite_block(word_total, "WER", "words", "")
+    if empty_hypotheses:
+        lines.append(f"{empty_hypotheses} utterances got an empty hypothesis (scored as deletions)")
+    if frame_acc is not None:
+        lines.append(f"frame accuracy {100 * frame_acc:.2f}%")
+    if skipped:
+        lines.append(
+            f"NOT SCORED: {skipped} utterances could not be loaded or decoded "
+            f"(see report.json 'skipped'); the rates above leave them out"
+        )
+    if rtf is not None:
+        lines.append(f"real-time factor {rtf[0]:.4f} (network {rtf[1]:.4f}, search {rtf[2]:.4f})")
     return "\n".join(lines) + "\n"

@@ -1,16 +1,11 @@
 """Pictures as PNG files: posteriorgram with spans, phone confusion matrix, learning curves.
 
-Command ``phonrec-plot``::
-
-    phonrec-plot posteriorgram MODEL_DIR AUDIO --out post.png [--data DATA_DIR --utt UTT]
-    phonrec-plot confusion DECODE_DIR DATA_DIR --out confusion.png
-    phonrec-plot curves EXP_DIR --out curves.png
-    phonrec-plot recipe --exp exp/synth --data data/synth/test     # all of them, for a recipe
+The drawing functions only: they take arrays and write a file. The ``phonrec-plot`` command
+(``python -m phonrec.cli.plot``) reads model, decode and data directories and calls them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Sequence
@@ -156,110 +151,3 @@ def plot_learning_curves(exp_dirs: Sequence[str | Path], out: str | Path) -> Pat
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-# --- command line ----------------------------------------------------------------------------
-
-
-def _posteriorgram_for(
-    model_dir: Path, audio: Path, out: Path, data_dir: Path | None = None, utt: str | None = None
-) -> Path:
-    from phonrec.audio import load_audio
-    from phonrec.features import compute_features, frames_to_seconds
-    from phonrec.transcribe import Transcriber
-
-    tr = Transcriber.from_pretrained(model_dir)
-    wave = load_audio(audio, tr.feature_config.sample_rate)
-    result = tr.transcribe(wave, sample_rate=tr.feature_config.sample_rate, posteriors=True)
-    ref: list[tuple[str, float, float]] = []
-    if data_dir is not None and utt is not None:
-        from phonrec.data.datadir import DataDir
-
-        data = DataDir.load(data_dir)
-        if data.alignments and utt in data.alignments:
-            labels = data.alignments[utt]
-            start = 0
-            for t in range(1, len(labels) + 1):
-                if t == len(labels) or labels[t] != labels[start]:
-                    ref.append((labels[start], frames_to_seconds(start), frames_to_seconds(t)))
-                    start = t
-    feats = compute_features(wave, tr.feature_config).numpy()
-    return plot_posteriorgram(
-        result.posteriors,
-        tr.phone_set.symbols,
-        out,
-        features=feats,
-        hyp_spans=result.spans,
-        ref_spans=ref,
-        hop_seconds=tr.hop_ms / 1000,
-        title=str(audio.name),
-    )
-
-
-def _confusion_for(decode_dir: Path, data_dir: Path, out: Path) -> Path:
-    from phonrec.data.datadir import DataDir
-    from phonrec.metrics import align_sequences
-    from phonrec.phones import fold_for_scoring
-
-    data = DataDir.load(data_dir)
-    pairs = []
-    for line in (decode_dir / "hyp.txt").read_text().splitlines():
-        utt, *hyp = line.split()
-        if data.phones and utt in data.phones:
-            pairs += align_sequences(fold_for_scoring(data.phones[utt]), fold_for_scoring(hyp))
-    symbols = sorted({p for pair in pairs for p in pair if p is not None}) + ["<del/ins>"]
-    index = {s: i for i, s in enumerate(symbols)}
-    matrix = np.zeros((len(symbols), len(symbols)), dtype=np.int64)
-    for ref, hyp in pairs:
-        matrix[index[ref if ref is not None else "<del/ins>"], index[hyp if hyp is not None else "<del/ins>"]] += 1
-    return plot_confusion(matrix, symbols, out, title=f"confusions: {decode_dir.name}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="phonrec-plot", description="Write PNG pictures of models, decodes and runs.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("posteriorgram")
-    p.add_argument("model_dir", type=Path)
-    p.add_argument("audio", type=Path)
-    p.add_argument("--data", type=Path, help="data directory holding the reference alignment")
-    p.add_argument("--utt", help="utterance id of AUDIO in --data")
-    p.add_argument("--out", type=Path, required=True)
-    c = sub.add_parser("confusion")
-    c.add_argument("decode_dir", type=Path)
-    c.add_argument("data_dir", type=Path)
-    c.add_argument("--out", type=Path, required=True)
-    cu = sub.add_parser("curves")
-    cu.add_argument("exp_dirs", type=Path, nargs="+")
-    cu.add_argument("--out", type=Path, required=True)
-    r = sub.add_parser("recipe")
-    r.add_argument("--exp", type=Path, required=True)
-    r.add_argument("--data", type=Path, required=True, help="the data directory decoded as 'test'")
-    r.add_argument("--split", default="test")
-    args = parser.parse_args(argv)
-    if args.command == "posteriorgram":
-        print(_posteriorgram_for(args.model_dir, args.audio, args.out, args.data, args.utt))
-    elif args.command == "confusion":
-        print(_confusion_for(args.decode_dir, args.data_dir, args.out))
-    elif args.command == "curves":
-        print(plot_learning_curves(args.exp_dirs, args.out))
-    else:
-        from phonrec.data.datadir import DataDir
-
-        plots = args.exp / "plots"
-        runs = [d for d in sorted(args.exp.iterdir()) if (d / "metrics.json").is_file()]
-        print(plot_learning_curves(runs, plots / "learning_curves.png"))
-        data = DataDir.load(args.data)
-        utt = data.utts[0]
-        for run in runs:
-            print(
-                _posteriorgram_for(
-                    run / "model", Path(data.wavs[utt]), plots / f"posteriorgram_{run.name}.png", args.data, utt
-                )
-            )
-            decode = run / f"decode-greedy-{args.split}"
-            if (decode / "hyp.txt").is_file():
-                print(_confusion_for(decode, args.data, plots / f"confusion_{run.name}.png"))
-
-
-if __name__ == "__main__":
-    main()

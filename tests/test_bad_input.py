@@ -232,7 +232,7 @@ def test_training_skips_and_counts_bad_utterances(tmp_path: Path, caplog) -> Non
 
 
 def test_decode_cli_skips_unreadable_utterances(model_dir: Path, tmp_path: Path, caplog) -> None:
-    from phonrec.decode.cli import run as decode_run
+    from phonrec.cli.decode import run as decode_run
 
     data = make_noise_datadir(tmp_path, [0.3, 0.4, 0.5, 0.6], bad=("u002",))
     data.wavs["u000"].unlink()

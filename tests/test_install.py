@@ -1,6 +1,7 @@
 """A plain (non-editable) install works from anywhere: the Hydra configs ship inside the package.
 
-The wheel is built from this checkout and installed with ``pip --target`` into a temporary
+The wheel is built from a copy of this checkout's package sources (so no ``build/`` folder is
+left here, and none left here can leak stale modules into it) and installed with ``pip --target`` into a temporary
 folder (no dependencies: the test venv already has them); the commands are then run from a
 directory with no ``conf/`` near it, with only the installed copy of phonrec on the path.
 """
@@ -8,6 +9,7 @@ directory with no ``conf/`` near it, with only the installed copy of phonrec on 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,9 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``(wheel, target)``: the built wheel and the folder it was installed into."""
     tmp = tmp_path_factory.mktemp("install")
+    source = tmp / "source"
+    shutil.copytree(REPO / "phonrec", source / "phonrec", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     build = subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp / "dist"), str(REPO)],
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp / "dist"), str(source)],
         capture_output=True,
         text=True,
         timeout=300,

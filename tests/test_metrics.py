@@ -206,6 +206,87 @@ def test_frame_accuracy():
         frame_accuracy([], [])
 
 
+def test_frame_accuracy_with_frame_factor():
+    """A hypothesis frame of a stacked/subsampled model stands for ``frame_factor`` reference frames."""
+    ref = ["aa", "aa", "aa", "b", "b", "sil"]
+    assert frame_accuracy(ref, ["aa", "b"], frame_factor=3) == pytest.approx(5 / 6)  # aa aa aa | b b b
+    assert frame_accuracy(ref[:5], ["aa", "b"], frame_factor=3) == pytest.approx(1.0)  # last frame covers 2
+    # against an independent expansion: label k of the hypothesis covers reference frames [k f, (k + 1) f)
+    rng = random.Random(0)
+    for f in (1, 2, 3, 4):
+        for _ in range(20):
+            r = [rng.choice("ab") for _ in range(rng.randint(1, 13))]
+            h = [rng.choice("ab") for _ in range(-(-len(r) // f))]
+            expect = sum(r[t] == h[t // f] for t in range(len(r))) / len(r)
+            assert frame_accuracy(r, h, frame_factor=f) == pytest.approx(expect)
+    # mappings utterance id -> labels (the decode command's form), errors naming the utterance
+    assert frame_accuracy({"u1": ref, "u2": ["b"]}, {"u1": ["aa", "b"], "u2": ["aa"]}, frame_factor=3) == 5 / 7
+    with pytest.raises(ValueError, match="u1: 6 reference frames but 3 hypothesis frames of 3 frames each"):
+        frame_accuracy({"u1": ref}, {"u1": ["aa", "b", "b"]}, frame_factor=3)
+    with pytest.raises(ValueError, match=r"utterance 0: 6 reference frames but 2 hypothesis frames$"):
+        frame_accuracy(ref, ["aa", "b"])
+    # a padded batch: lengths count reference frames, the hypothesis is cut to ceil(length / f)
+    assert frame_accuracy([ref, ref], [["aa", "b"], ["aa", "aa"]], [6, 2], frame_factor=3) == pytest.approx(7 / 8)
+    with pytest.raises(ValueError, match="frame_factor must be an int >= 1"):
+        frame_accuracy(ref, ref, frame_factor=0)
+
+
+def test_per_and_wer_give_the_decode_commands_counts():
+    """``per`` / ``wer`` equal the per-utterance sum the decode command computed before it used them:
+    ``edit_distance(fold_for_scoring(ref), fold_for_scoring(hyp))`` and ``edit_distance`` of the
+    split words; including an utterance with no reference phones (its hypothesis phones are all
+    insertions), one whose reference is only silence, an empty hypothesis, and upper-case words."""
+    from phonrec.phones import fold_for_scoring
+
+    refs = {
+        "u1": ["sil", "hh", "ax", "l", "ow", "sil"],
+        "u2": [],
+        "u3": ["sil", "pau"],
+        "u4": ["k", "ae", "t"],
+        "u5": ["s", "ih", "t", "zh"],
+    }
+    hyps = {"u1": ["hh", "ah", "l", "ow", "sil"], "u2": ["aa", "b"], "u3": ["k"], "u4": [], "u5": ["s", "ih", "sh"]}
+    by_hand = ErrorCounts(0, 0, 0, 0)
+    for u in hyps:
+        by_hand = by_hand + edit_distance(fold_for_scoring(refs[u]), fold_for_scoring(hyps[u]))
+    assert per(refs, hyps) == by_hand
+    assert (by_hand.reference_length, by_hand.insertions, by_hand.deletions, by_hand.utterances) == (11, 3, 4, 5)
+    text = {"u1": "HELLO WORLD", "u2": "", "u3": "A CAT", "u4": "THE CAT SAT"}
+    words = {"u1": ["HELLO", "WORD"], "u2": ["A"], "u3": ["A", "CAT"], "u4": []}
+    by_hand = ErrorCounts(0, 0, 0, 0)
+    for u in words:
+        by_hand = by_hand + edit_distance(text[u].split(), words[u])
+    assert wer(text, words) == by_hand == ErrorCounts(1, 3, 1, 7, 4, 3)
+
+
+def test_format_report_of_a_decode():
+    phones = ErrorCounts(2, 1, 1, 10, 3, 2)
+    words = ErrorCounts(1, 0, 0, 4, 3, 1)
+    text = format_report(
+        phones,
+        title="test: lexicon decoder",
+        words=words,
+        frame_acc=0.8125,
+        empty_hypotheses=1,
+        skipped=2,
+        rtf=(0.5, 0.25, 0.25),
+    )
+    lines = text.splitlines()
+    assert lines[1].startswith("| test: lexicon decoder")
+    assert (
+        "%PER 40.00 [ 4 / 10, 1 ins, 1 del, 2 sub ]" in lines and "%WER 25.00 [ 1 / 4, 0 ins, 0 del, 1 sub ]" in lines
+    )
+    assert lines.index("%PER 40.00 [ 4 / 10, 1 ins, 1 del, 2 sub ]") < lines.index(
+        "%WER 25.00 [ 1 / 4, 0 ins, 0 del, 1 sub ]"
+    )
+    assert "1 utterances got an empty hypothesis (scored as deletions)" in lines
+    assert "frame accuracy 81.25%" in lines
+    assert any(line.startswith("NOT SCORED: 2 utterances") for line in lines)
+    assert lines[-1] == "real-time factor 0.5000 (network 0.2500, search 0.2500)"
+    # nothing beyond the phone box unless given
+    assert format_report(phones).splitlines()[-1] == "%PER 40.00 [ 4 / 10, 1 ins, 1 del, 2 sub ]"
+
+
 @dataclass(frozen=True)
 class Span:
     phone: str

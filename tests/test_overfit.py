@@ -14,10 +14,12 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from helpers import compose_cfg
 from omegaconf import OmegaConf
 
@@ -25,6 +27,8 @@ from phonrec.cli.train import train as run
 from phonrec.config import CONF_DIR
 from phonrec.data.datadir import DataDir
 from phonrec.data.synth import SynthConfig, build_corpus
+from phonrec.metrics import ErrorCounts, edit_distance
+from phonrec.phones import fold_for_scoring
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
 REPO = Path(__file__).resolve().parents[1]
@@ -122,7 +126,7 @@ def test_overfit_weighted_frame(corpus: Path, weights: str) -> None:
 
 
 def decode(model_dir: Path, data: Path, decoder: str, out: Path, extra: list[str] = ()) -> dict:
-    from phonrec.decode.cli import run as decode_run
+    from phonrec.cli.decode import run as decode_run
 
     cfg = OmegaConf.create(
         {
@@ -138,7 +142,7 @@ def decode(model_dir: Path, data: Path, decoder: str, out: Path, extra: list[str
     )
     for item in extra:
         key, value = item.split("=", 1)
-        OmegaConf.update(cfg, key, value)
+        OmegaConf.update(cfg, key, yaml.safe_load(value))  # typed as Hydra types a command-line override
     return decode_run(cfg)
 
 
@@ -156,11 +160,19 @@ def test_decode_cli_on_training_data(ctc_model, corpus: Path, decoder: str, tmp_
     assert summary["phones"]["rate"] < 0.10
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["phones"]["reference_length"] > 100
-    assert (tmp_path / "report.txt").read_text().splitlines()[1].split()[0] == "phones"
+    # report.json's counts are the per-utterance edit distances of the folded phones, summed
+    data = DataDir.load(corpus / "data")
+    recomputed = ErrorCounts.sum(
+        edit_distance(fold_for_scoring(data.phones[u]), fold_for_scoring(h.split())) for u, h in hyp.items()
+    )
+    assert report["phones"] == asdict(recomputed) | {"rate": recomputed.rate}
+    text = (tmp_path / "report.txt").read_text()
+    assert "# phones" in text and f"%PER {100 * report['phones']['rate']:.2f} [ " in text
     spans = (tmp_path / "spans.txt").read_text().split("\n")[0].split()
     assert len(spans) == 4 and float(spans[2]) < float(spans[3])
     if decoder == "lexicon":
         assert summary["words"]["rate"] < 0.10
+        assert f"%WER {100 * report['words']['rate']:.2f} [ " in text
         lexicon_words = {line.split()[0] for line in (corpus / "corpus" / "lexicon.txt").read_text().splitlines()}
         for line in (tmp_path / "words.txt").read_text().splitlines():
             assert set(line.split()[1:]) <= lexicon_words
@@ -169,31 +181,70 @@ def test_decode_cli_on_training_data(ctc_model, corpus: Path, decoder: str, tmp_
 def test_decode_cli_min_duration_in_ms(aligned_model, ctc_model, corpus: Path, tmp_path: Path) -> None:
     """``decoder.min_duration_ms`` becomes model frames for frame-level models (30 ms = 3 frames of
     10 ms) and is ignored for CTC, whose blank absorbs flicker."""
-    from phonrec.decode.cli import resolve_min_duration
+    from phonrec.decode.config import GreedyConfig, decoder_config_from, resolve_min_duration
 
-    assert resolve_min_duration({"min_duration": 1, "min_duration_ms": 30}, 30.0, True)["min_duration"] == 1
-    assert resolve_min_duration({"min_duration": 1, "min_duration_ms": 50}, 10.0, True)["min_duration"] == 5
-    assert resolve_min_duration({"min_duration": 1, "min_duration_ms": 30}, 10.0, False) == {"min_duration": 1}
+    assert resolve_min_duration(GreedyConfig(min_duration=1, min_duration_ms=30), 30.0, True).min_duration == 1
+    assert resolve_min_duration(GreedyConfig(min_duration=1, min_duration_ms=50), 10.0, True).min_duration == 5
+    assert resolve_min_duration(GreedyConfig(min_duration=1, min_duration_ms=30), 10.0, False) == GreedyConfig()
     with pytest.raises(ValueError, match="min_duration_ms"):
-        resolve_min_duration({"min_duration_ms": 0}, 10.0, True)
+        decoder_config_from({"name": "greedy", "min_duration_ms": 0})
     frame = decode(aligned_model[0], corpus / "data", "greedy", tmp_path / "frame", ["decoder.min_duration_ms=30"])
-    assert frame["decoder"]["min_duration"] == 3 and "min_duration_ms" not in frame["decoder"]
+    assert frame["decoder"]["min_duration"] == 3 and frame["decoder"]["min_duration_ms"] is None
     ctc = decode(ctc_model[0], corpus / "data", "greedy", tmp_path / "ctc", ["decoder.min_duration_ms=30"])
     assert ctc["decoder"]["min_duration"] == 1 and ctc["phones"]["rate"] < 0.10
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam", "lexicon"])
+def test_decoder_configs_match_the_yaml_files(decoder: str) -> None:
+    """Each conf/decoder/*.yaml builds its dataclass, whose defaults are the file's values, and every
+    field but the files the command reads is a keyword argument of the search it configures."""
+    import inspect
+
+    from phonrec.decode.beam import phone_beam_search
+    from phonrec.decode.config import DECODER_CONFIGS, decoder_config_from
+    from phonrec.decode.greedy import greedy
+    from phonrec.decode.lexicon import LexiconDecoder
+
+    values = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "decoder" / f"{decoder}.yaml"))
+    cfg = decoder_config_from(values)
+    assert type(cfg) is DECODER_CONFIGS[decoder] and asdict(cfg) == asdict(DECODER_CONFIGS[decoder]())
+    assert asdict(cfg) == values
+    search = {"greedy": greedy, "beam": phone_beam_search, "lexicon": LexiconDecoder}[decoder]
+    files = {"name", "min_duration_ms", "phone_lm", "train_data", "lexicon", "lm"}
+    assert set(values) - files <= set(inspect.signature(search).parameters)
+
+
+def test_decoder_config_typo_fails_naming_the_key(tmp_path: Path) -> None:
+    """A mistyped decoder key fails with a ConfigError naming it, before any file is read."""
+    from phonrec.config import ConfigError
+    from phonrec.decode.config import decoder_config_from
+
+    with pytest.raises(ConfigError, match=r"decoder\.beamm"):
+        decoder_config_from({"name": "beam", "beamm": 3})
+    with pytest.raises(ConfigError, match=r"decoder\.lm_weight must be of type"):
+        decoder_config_from({"name": "lexicon", "lm_weight": "high"})
+    with pytest.raises(ConfigError, match=r"decoder\.name must be one of greedy, beam, lexicon, got 'beem'"):
+        decoder_config_from({"name": "beem"})
+    with pytest.raises(ConfigError, match=r"decoder\.beamm"):
+        decode(tmp_path / "no-model", tmp_path / "no-data", "beam", tmp_path / "out", ["decoder.beamm=3"])
+    assert not (tmp_path / "out").exists()
 
 
 def test_frame_accuracy_of_stacked_model_counts_feature_frames() -> None:
     """A model frame of a stacked model (3 feature frames) stands for 3 reference labels."""
     from types import SimpleNamespace
 
-    from phonrec.decode.cli import frame_accuracy_of
+    from phonrec.cli.decode import frame_accuracy_of
     from phonrec.phones import PhoneSet
 
     ps = PhoneSet.from_symbols(["sil", "aa", "b"])
     lp = torch.log(torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]))  # model frames: aa, b
     data = SimpleNamespace(alignments={"u": ["aa", "aa", "aa", "b", "b", "sil"]})
     assert frame_accuracy_of(data, {"u": lp}, ps, frame_factor=3) == pytest.approx(5 / 6)
-    assert frame_accuracy_of(data, {"u": lp}, ps) == pytest.approx(1 / 2)  # read as 10-ms frames: wrong
+    # read as 10-ms frames the two sequences do not fit: an error naming the utterance, not a wrong rate
+    with pytest.raises(ValueError, match="u: 6 reference frames but 2 hypothesis frames"):
+        frame_accuracy_of(data, {"u": lp}, ps, frame_factor=1)
+    assert frame_accuracy_of(SimpleNamespace(alignments={"u": []}), {"u": lp}, ps, frame_factor=3) is None
 
 
 def test_align_datadir_with_ctc_model(ctc_model, corpus: Path, tmp_path: Path) -> None:

@@ -16,12 +16,14 @@ import json
 from pathlib import Path
 
 from phonrec.data.datadir import DataDir, read_kaldi_map
+from phonrec.metrics import wer
 
 
 def exact_match_accuracy(ref: dict[str, str], hyp: dict[str, str]) -> tuple[int, int]:
-    """(utterances whose hypothesis equals the reference word sequence, reference utterances)."""
-    correct = sum(hyp.get(u, "").split() == r.split() for u, r in ref.items())
-    return correct, len(ref)
+    """(utterances whose hypothesis equals the reference word sequence, reference utterances): the
+    utterances without a word error in ``metrics.wer`` (a missing hypothesis is empty, so wrong)."""
+    counts = wer(ref, {u: hyp.get(u, "") for u in ref})
+    return counts.utterances - counts.utterances_with_errors, counts.utterances
 
 
 def main() -> None:

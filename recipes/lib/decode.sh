@@ -15,7 +15,7 @@ decode_grid() {
         [ "$decoder" = beam ] && extra+=(decoder.train_data=$data/train)
         [ "$decoder" = lexicon ] && extra+=(decoder.lexicon=$lexicon)
         case "$model" in ctc*) ;; *) extra+=(decoder.min_duration_ms=${min_duration_ms:-30}) ;; esac
-        "$PY" -m phonrec.decode.cli model_dir=$exp/$model/model data_dir=$data/$split decoder=$decoder \
+        "$PY" -m phonrec.cli.decode model_dir=$exp/$model/model data_dir=$data/$split decoder=$decoder \
           out_dir=$exp/$model/decode-$decoder-$split jobs=$jobs "${extra[@]}" >/dev/null
       done
     done

@@ -67,7 +67,7 @@ fi
 
 if run_stage 6 "score, results table and plots"; then
   "$PY" recipes/lib/results_table.py --exp $exp --models aligned ctc --out $exp/results.md
-  "$PY" -m phonrec.plots recipe --exp $exp --data $data/test || echo "(plots failed; see above)"
+  "$PY" -m phonrec.cli.plot recipe --exp $exp --data $data/test || echo "(plots failed; see above)"
   cat $exp/results.md
   log "models: $exp/aligned/model $exp/ctc/model; plots: $exp/plots/"
 fi

@@ -1,0 +1,313 @@
+"""``phonrec-decode``: decode a data directory with a model directory and score it.
+
+Usage::
+
+    phonrec-decode model_dir=exp/synth/ctc/model data_dir=data/synth/test decoder=lexicon jobs=2
+    python -m phonrec.cli.decode model_dir=... data_dir=... decoder=greedy|beam|lexicon
+
+Writes into ``out_dir`` (default ``<model_dir>/../decode-<decoder>-<data name>``):
+
+- ``hyp.txt``    Kaldi-format phone hypotheses (``utt ph ph ...``);
+- ``words.txt``  word hypotheses (lexicon decoder);
+- ``spans.txt``  one line per phone: ``utt phone start_s end_s``;
+- ``report.txt`` / ``report.json``: sclite-like summary (``metrics.format_report``: reference
+  count, substitutions, deletions, insertions, PER on 39 folded phones without silence, WER),
+  frame accuracy of frame-level models, real-time factor.
+
+The network runs batched in the main process; the search runs in ``jobs`` worker processes.
+Scoring is :mod:`phonrec.metrics`'s; the decoder config is a :mod:`phonrec.decode.config` dataclass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from phonrec.audio import AudioError, load_audio
+from phonrec.config import CONF_DIR
+from phonrec.data.datadir import DataDir
+from phonrec.decode.beam import phone_beam_search
+from phonrec.decode.config import (
+    BeamConfig,
+    DecoderConfig,
+    GreedyConfig,
+    LexiconConfig,
+    decoder_config_from,
+    resolve_min_duration,
+)
+from phonrec.decode.greedy import greedy
+from phonrec.decode.lexicon import LexiconDecoder
+from phonrec.lexicon import Lexicon
+from phonrec.lm import PhoneBigram, WordLM
+from phonrec.metrics import ErrorCounts, format_report, frame_accuracy, per, wer
+from phonrec.phones import PhoneSet
+from phonrec.spans import frames_to_seconds
+from phonrec.transcribe import Transcriber
+
+log = logging.getLogger("phonrec.decode")
+
+Search = Callable[[torch.Tensor], tuple[list[Any], list[str] | None]]  # log_probs -> (spans, words | None)
+_WORKER: dict[str, Search] = {}
+
+
+def load_word_lm(path: Path) -> WordLM:
+    """``decoder.lm``: an ARPA file, or a Kaldi ``text`` file (``utt WORD ...``) to estimate a bigram from."""
+    if path.suffix == ".arpa":
+        return WordLM.from_arpa(path)
+    return WordLM.from_text(
+        [line.split(maxsplit=1)[1] if " " in line else "" for line in path.read_text().splitlines()]
+    )
+
+
+def build_decoder(
+    cfg: DecoderConfig, phone_set: PhoneSet, model_dir: Path, train_phones: list[list[int]] | None
+) -> Search:
+    """A function ``log_probs (T, K) -> (spans, words | None)`` for the ``decoder`` config."""
+    blank = phone_set.blank_id
+    if isinstance(cfg, GreedyConfig):
+        return lambda lp: (greedy(lp, blank=blank, min_duration=cfg.min_duration), None)
+    if isinstance(cfg, BeamConfig):
+        lm = None
+        if cfg.phone_lm:
+            lm = PhoneBigram.load(cfg.phone_lm)
+        elif train_phones:
+            lm = PhoneBigram.fit(train_phones, num_phones=len(phone_set))
+        return lambda lp: (
+            phone_beam_search(
+                lp, lp.shape[0], lm, blank=blank, beam=cfg.beam, lm_weight=cfg.lm_weight, min_duration=cfg.min_duration
+            ),
+            None,
+        )
+    if isinstance(cfg, LexiconConfig):
+        lex_path = Path(cfg.lexicon or model_dir / "lexicon.txt")
+        if not lex_path.is_file():
+            raise FileNotFoundError(f"decoder.lexicon: {lex_path} does not exist")
+        decoder = LexiconDecoder(
+            Lexicon.from_kaldi(lex_path),
+            phone_set,
+            lm=load_word_lm(Path(cfg.lm)) if cfg.lm else None,
+            lm_weight=cfg.lm_weight,
+            word_penalty=cfg.word_penalty,
+            beam=cfg.beam,
+            min_duration=cfg.min_duration,
+        )
+
+        def run(lp: torch.Tensor) -> tuple[list[Any], list[str]]:
+            hyps = decoder.decode(lp)
+            # no path through the lexicon survived (e.g. too few frames for min_duration): an
+            # empty hypothesis, scored as deletions like sclite does, and counted in the report
+            return (hyps[0].spans, hyps[0].words) if hyps else ([], [])
+
+        return run
+    raise TypeError(f"build_decoder: not a decoder config: {cfg!r}")
+
+
+def train_phone_ids(cfg: DecoderConfig, phone_set: PhoneSet) -> list[list[int]] | None:
+    """The phone-id sequences of ``decoder.train_data`` (silence dropped) that fit the beam's bigram,
+    or ``None`` when no bigram is to be fitted."""
+    if not isinstance(cfg, BeamConfig) or cfg.phone_lm or not cfg.train_data:
+        return None
+    train = DataDir.load(cfg.train_data)
+    ps = phone_set
+    return [[ps.index(p) for p in seq if p in ps and p != ps.silence] for seq in (train.phones or {}).values()]
+
+
+def _init_worker(cfg: DecoderConfig, phone_set: PhoneSet, model_dir: Path, train_phones) -> None:
+    torch.set_num_threads(1)
+    _WORKER["decode"] = build_decoder(cfg, phone_set, model_dir, train_phones)
+
+
+def _decode_one(item: tuple[str, torch.Tensor]):
+    """``(utt, spans, words, seconds, error)``: a search that fails is reported, not fatal."""
+    utt, lp = item
+    t0 = time.perf_counter()
+    try:
+        spans, words = _WORKER["decode"](lp)
+    except ValueError as e:
+        return utt, [], None, time.perf_counter() - t0, str(e)
+    return utt, spans, words, time.perf_counter() - t0, None
+
+
+def _counts_json(counts: ErrorCounts) -> dict[str, Any]:
+    return asdict(counts) | {"rate": counts.rate}
+
+
+def score(
+    data: DataDir, hyps: dict[str, list[str]], words: dict[str, list[str]] | None
+) -> tuple[ErrorCounts, ErrorCounts | None]:
+    """Corpus ``(phone counts, word counts | None)``: ``metrics.per`` (39 folded phones, silence
+    removed) over the decoded utterances that have reference phones, and ``metrics.wer`` over all
+    decoded utterances (an utterance without a word hypothesis scores as deletions)."""
+    ref_phones = data.phones or {}
+    scored = [u for u in hyps if u in ref_phones]
+    phones = per({u: ref_phones[u] for u in scored}, {u: hyps[u] for u in scored})
+    if words is None:
+        return phones, None
+    return phones, wer({u: data.text[u] for u in hyps}, {u: words.get(u, []) for u in hyps})
+
+
+def frame_accuracy_of(
+    data: DataDir, log_probs: dict[str, torch.Tensor], phone_set: PhoneSet, frame_factor: int
+) -> float | None:
+    """``metrics.frame_accuracy`` of the arg-max symbols against the reference alignments, over the
+    utterances that have one (``None`` when none has). ``log_probs`` are ``(T', K)`` with
+    ``T' = ceil(T / frame_factor)``: each model frame stands for ``frame_factor`` feature frames."""
+    refs = {u: data.alignments[u] for u in log_probs if data.alignments and data.alignments.get(u)}
+    if not refs:
+        return None
+    hyps = {u: phone_set.decode(log_probs[u].argmax(-1).tolist()) for u in refs}
+    return frame_accuracy(refs, hyps, frame_factor=frame_factor)
+
+
+def network_pass(
+    tr: Transcriber, data: DataDir, batch_size: int, bad: dict[str, str]
+) -> tuple[dict[str, torch.Tensor], float]:
+    """Batched forward passes in this process: ``(utt -> log_probs (T', K), seconds of audio)``.
+    Utterances whose audio cannot be loaded go into ``bad`` with the reason."""
+    log_probs: dict[str, torch.Tensor] = {}
+    audio_seconds = 0.0
+    batch: list[tuple[str, torch.Tensor]] = []
+
+    def flush() -> None:
+        for (u, _), lp in zip(batch, tr.log_probs_batch([w for _, w in batch])):
+            log_probs[u] = lp
+        batch.clear()
+
+    sample_rate = tr.feature_config.sample_rate
+    for utt in tqdm(data.utts, desc="network", unit="utt", mininterval=1.0):
+        try:
+            wave = load_audio(data.wavs[utt], sample_rate)
+        except AudioError as e:
+            bad[utt] = str(e)
+            continue
+        audio_seconds += wave.shape[0] / sample_rate
+        batch.append((utt, wave))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return log_probs, audio_seconds
+
+
+def search_pass(
+    items: list[tuple[str, torch.Tensor]], worker_args: tuple, jobs: int, bad: dict[str, str]
+) -> list[tuple[str, list[Any], list[str] | None]]:
+    """The search over ``(utt, log_probs)`` in ``jobs`` worker processes (in this one for ``jobs=1``):
+    ``(utt, spans, words | None)`` in ``items`` order; an utterance whose search fails goes into ``bad``."""
+    if jobs > 1:
+        pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=worker_args)
+        results = pool.map(_decode_one, items, chunksize=4)
+    else:
+        pool, results = None, map(_decode_one, items)
+    out = []
+    for utt, spans, words, _, error in tqdm(
+        results, total=len(items), desc=f"decode ({worker_args[0].name})", unit="utt", mininterval=1.0
+    ):
+        if error is not None:
+            bad[utt] = error
+        else:
+            out.append((utt, spans, words))
+    if pool is not None:
+        pool.shutdown()
+    return out
+
+
+def write_hypotheses(out_dir: Path, decoded: list[tuple[str, list[Any], list[str] | None]], symbols, hop_ms: float):
+    """``hyp.txt``, ``spans.txt`` and (when the search gives words) ``words.txt``; returns
+    ``(utt -> phones, utt -> words)``."""
+    hyps = {utt: [symbols[s.phone] for s in spans] for utt, spans, _ in decoded}
+    words = {utt: list(w) for utt, _, w in decoded if w is not None}
+    spans_out = [
+        f"{utt} {symbols[s.phone]} {frames_to_seconds(s.start, hop_ms):.3f} {frames_to_seconds(s.end, hop_ms):.3f}"
+        for utt, spans, _ in decoded
+        for s in spans
+    ]
+    (out_dir / "hyp.txt").write_text("".join(f"{u} {' '.join(h)}\n" for u, h in sorted(hyps.items())))
+    (out_dir / "spans.txt").write_text("\n".join(spans_out) + "\n")
+    if words:
+        (out_dir / "words.txt").write_text("".join(f"{u} {' '.join(w)}\n" for u, w in sorted(words.items())))
+    return hyps, words
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Decode ``cfg.data_dir`` with ``cfg.model_dir``, write hypotheses and report; returns report.json's dict."""
+    dcfg = decoder_config_from(OmegaConf.to_container(cfg.decoder, resolve=True))  # a typo fails before any work
+    model_dir = Path(cfg.model_dir)
+    data = DataDir.load(cfg.data_dir)
+    out_dir = (
+        Path(cfg.out_dir) if cfg.get("out_dir") else model_dir.parent / f"decode-{dcfg.name}-{Path(cfg.data_dir).name}"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("num_threads"):
+        torch.set_num_threads(cfg.num_threads)
+    tr = Transcriber.from_pretrained(model_dir, device=cfg.get("device", "cpu"))
+    dcfg = resolve_min_duration(dcfg, tr.hop_ms, tr.phone_set.blank_id is None)
+    args = (dcfg, tr.phone_set, model_dir, train_phone_ids(dcfg, tr.phone_set))
+    _init_worker(*args)  # builds the decoder now: a bad lexicon or LM fails before the network pass
+
+    bad: dict[str, str] = {}
+    t0 = time.perf_counter()
+    log_probs, audio_seconds = network_pass(tr, data, cfg.batch_size, bad)
+    network_seconds = time.perf_counter() - t0
+    if bad:
+        log.warning("%d utterances could not be loaded and are skipped: %s", len(bad), list(bad)[:10])
+    t0 = time.perf_counter()
+    decoded = search_pass([(u, log_probs[u]) for u in data.utts if u in log_probs], args, cfg.jobs, bad)
+    search_seconds = time.perf_counter() - t0
+    hyps, words = write_hypotheses(out_dir, decoded, tr.phone_set.symbols, tr.hop_ms)
+    if bad:
+        log.warning(
+            "%d utterances could not be decoded: %s", len(bad), "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5])
+        )
+
+    phone_counts, word_counts = score(data, hyps, words if isinstance(dcfg, LexiconConfig) else None)
+    summary: dict[str, Any] = {"utterances": len(hyps), "phones": _counts_json(phone_counts)}
+    if word_counts is not None:
+        summary["words"] = _counts_json(word_counts)
+    if tr.phone_set.blank_id is None:  # frame-level models: one label per frame, as the alignments
+        frame_acc = frame_accuracy_of(data, log_probs, tr.phone_set, tr.model.cfg.frame_factor)
+        if frame_acc is not None:
+            summary["frame_accuracy"] = frame_acc
+    summary |= {
+        "decoder": asdict(dcfg),
+        "model_dir": str(model_dir),
+        "data": str(cfg.data_dir),
+        "skipped": bad,
+        "audio_seconds": audio_seconds,
+        "rtf_network": network_seconds / max(audio_seconds, 1e-9),
+        "rtf_search": search_seconds / max(audio_seconds, 1e-9),
+    }
+    summary["rtf"] = summary["rtf_network"] + summary["rtf_search"]
+    summary["empty_hypotheses"] = sum(not h for h in hyps.values())
+    (out_dir / "report.json").write_text(json.dumps(summary, indent=1))
+    report = format_report(
+        phone_counts,
+        title=f"{Path(cfg.data_dir).name}: {dcfg.name} decoder",
+        words=word_counts,
+        frame_acc=summary.get("frame_accuracy"),
+        empty_hypotheses=summary["empty_hypotheses"],
+        skipped=len(bad),
+        rtf=(summary["rtf"], summary["rtf_network"], summary["rtf_search"]),
+    )
+    (out_dir / "report.txt").write_text(report)
+    print(f"{out_dir}:\n{report}", end="")
+    return summary
+
+
+def main() -> None:
+    import hydra
+
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="decode")(run)()
+
+
+if __name__ == "__main__":
+    main()
