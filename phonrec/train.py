@@ -3,8 +3,7 @@
 
 Usage::
 
-    phonrec-train data.train=data/synth/train data.dev=data/synth/dev divergence=ctc model.hidden=512 \
-        exp_dir=exp/synth/ctc_512
+    phonrec-train data.train=data/synth/train data.dev=data/synth/dev divergence=ctc exp_dir=exp/synth/ctc_h512
     torchrun --nproc_per_node=2 -m phonrec.cli.train trainer.max_frames=16000 ...
 
 A run directory (``exp_dir``) receives ``config.yaml`` (resolved), ``train.log`` (plain log),
