@@ -3,7 +3,7 @@
 
 Usage::
 
-    phonrec-train data.train=data/synth/train data.dev=data/synth/dev divergence=ctc model.hidden=512
+    phonrec-train data.train=data/synth/train data.dev=data/synth/dev divergence=ctc exp_dir=exp/synth/ctc_h512
     torchrun --nproc_per_node=2 -m phonrec.cli.train trainer.max_frames=16000 ...
 
 A run directory (``exp_dir``) receives ``config.yaml`` (resolved), ``train.log`` (plain log),
@@ -14,6 +14,11 @@ recent ``epoch-NNN.pt``, each written atomically) and, at the end, the model dir
 ``trainer.resume=true`` continues a killed run from ``checkpoints/last.pt`` (model, optimiser,
 scheduler, RNG state, epoch); batching and augmentation are seeded by ``(seed, epoch)`` so the
 resumed run repeats what an uninterrupted run would have done from that epoch on.
+
+A run never replaces an earlier one silently: training into an ``exp_dir`` that already holds a
+model (``model/model.safetensors``) or checkpoints is refused (:func:`check_run_dir`) unless
+``trainer.resume=true`` continues it from ``checkpoints/last.pt`` or ``trainer.overwrite=true``
+starts afresh (the earlier checkpoints are deleted, its model is replaced at the end).
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from phonrec.divergences import (
 )
 from phonrec.features import CMVN, FeatureConfig, SpecAugmentConfig, features_from_group, normalise, spec_augment
 from phonrec.metrics import ErrorCounts, edit_distance
-from phonrec.model_dir import build_model, read_model_dir, write_model_dir
+from phonrec.model_dir import WEIGHTS, build_model, read_model_dir, write_model_dir
 from phonrec.phones import PhoneSet
 
 log = logging.getLogger("phonrec.train")
@@ -87,6 +92,7 @@ class TrainerConfig:
     keep_checkpoints: int = 3
     average_last: int = 1  # average the last N epoch checkpoints into the final model
     resume: bool = False
+    overwrite: bool = False  # replace an earlier run in exp_dir (refused without it, unless resuming)
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast on CUDA only)
     num_threads: int = 0  # torch intra-op threads (0 = leave torch's default)
@@ -116,6 +122,37 @@ class TrainerConfig:
 def trainer_config(cfg: DictConfig) -> TrainerConfig:
     """The validated ``trainer`` group."""
     return dataclass_from(TrainerConfig, OmegaConf.to_container(cfg.trainer, resolve=True), "trainer")
+
+
+class RunDirInUse(ValueError):
+    """``exp_dir`` already holds an earlier run that this one would replace; the message names the
+    directory and the two ways out."""
+
+
+def earlier_run(exp_dir: Path) -> list[Path]:
+    """What an earlier run left in ``exp_dir`` that a fresh run would replace: its exported model
+    and its checkpoints."""
+    model = exp_dir / "model" / WEIGHTS
+    return ([model] if model.is_file() else []) + sorted((exp_dir / "checkpoints").glob("*.pt"))
+
+
+def check_run_dir(exp_dir: Path, tc: TrainerConfig) -> None:
+    """Refuse to train into a directory holding an earlier run unless it is resumed
+    (``trainer.resume=true`` and ``checkpoints/last.pt`` exists) or ``trainer.overwrite=true``.
+
+    Raises:
+        RunDirInUse: naming ``exp_dir``, what it holds and the two settings that allow the run.
+    """
+    last = exp_dir / "checkpoints" / "last.pt"
+    found = earlier_run(exp_dir)
+    if not found or tc.overwrite or (tc.resume and last.is_file()):
+        return
+    held = f"{found[0]}" + (f" and {len(found) - 1} more file(s)" if len(found) > 1 else "")
+    why = f" (trainer.resume=true, but there is no {last})" if tc.resume else ""
+    raise RunDirInUse(
+        f"{exp_dir} already holds a run ({held}){why}: pass trainer.resume=true to continue it, "
+        f"trainer.overwrite=true to replace it, or another exp_dir=..."
+    )
 
 
 def feature_config(cfg: DictConfig) -> tuple[FeatureConfig, str, SpecAugmentConfig | None]:
@@ -329,7 +366,9 @@ def load_split(
     """The data directory ``data.<split>`` and its feature cache (built on first use)."""
     path = cfg.data.get(split)
     if not path:
-        raise ConfigError(f"data.{split} must name a data directory")
+        raise ConfigError(f"data.{split} must name a data directory, e.g. data.{split}=data/synth/{split}")
+    if not Path(path).is_dir():
+        raise ConfigError(f"data.{split}={path}: no such directory")
     data = DataDir.load(path)
     cache_root = Path(cfg.data.get("cache_dir") or (exp_dir / "cache"))
     return data, FeatureCache.build(data, fcfg, cache_root / f"{split}-{fcfg.kind}", progress=progress)
@@ -416,6 +455,7 @@ def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
         torch.set_num_threads(tc.num_threads)
     device = rank_device(pick_device(tc.device), world)
     exp_dir = Path(cfg.exp_dir)
+    check_run_dir(exp_dir, tc)  # on every rank, before anything is written, so all ranks stop
     if rank == 0:
         (exp_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -477,7 +517,8 @@ def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
 
 def resume_or_start(r: Run) -> ResumeState:
     """Continue from ``checkpoints/last.pt`` under ``trainer.resume=true``; else start afresh (an
-    earlier run's checkpoints are removed, so they are never averaged into this one)."""
+    earlier run's checkpoints, which :func:`check_run_dir` allowed under ``trainer.overwrite=true``,
+    are removed, so they are never averaged into this one)."""
     last_path = r.ckpt_dir / "last.pt"
     if r.tc.resume and last_path.is_file():
         state = restore_training_state(last_path, r.model, r.optimizer, r.scheduler)

@@ -120,3 +120,23 @@ def make_model_dir(
     out = root / "model"
     write_model_dir(out, model.state_dict(), cfg, ps, cmvn)
     return out
+
+
+def run_command(module: str, args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 240):
+    """``python -m MODULE ARGS`` as a user would run it (one thread, this checkout's phonrec first on
+    the path, no debug switches); returns the ``subprocess.CompletedProcess`` with text output."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    base = {k: v for k, v in os.environ.items() if k not in ("PHONREC_DEBUG", "HYDRA_FULL_ERROR")}
+    full_env = {**base, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(repo), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -50,10 +50,11 @@ PY=${PY:-.venv/bin/python}
 common=(data=fsdd data.train=$data/train data.dev=$data/test data.test=null data.cache_dir=$data/cache
         features.fmax=4000 features.cmvn=utterance)
 
-# train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
+# train EXP_DIR OVERRIDES...: a fresh run that replaces an earlier one in EXP_DIR (trainer.overwrite=true:
+# re-running a stage is intended), unless trainer.resume=true continues it
 train() {
   local dir=$1; shift
-  "$PY" -m phonrec.cli.train "${common[@]}" model=$model trainer.patience=0 exp_dir=$dir "$@" "${overrides[@]}"
+  "$PY" -m phonrec.cli.train "${common[@]}" model=$model trainer.patience=0 exp_dir=$dir trainer.overwrite=true "$@" "${overrides[@]}"
 }
 
 if run_stage 0 "corpus $corpus"; then

@@ -51,10 +51,11 @@ feat_opts=(features.cmvn=utterance)
 PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 
-# train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
+# train EXP_DIR OVERRIDES...: a fresh run that replaces an earlier one in EXP_DIR (trainer.overwrite=true:
+# re-running a stage is intended), unless trainer.resume=true continues it
 train() {
   local dir=$1; shift
-  "$PY" -m phonrec.cli.train data=speechocean762 data.phones=$data/phones.txt model=$model "${model_opts[@]}" exp_dir=$dir \
+  "$PY" -m phonrec.cli.train data=speechocean762 data.phones=$data/phones.txt model=$model "${model_opts[@]}" exp_dir=$dir trainer.overwrite=true \
     "${feat_opts[@]}" "$@" "${overrides[@]}"
 }
 

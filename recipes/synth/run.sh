@@ -5,6 +5,7 @@
 #   bash recipes/synth/run.sh                       # default size (well under 20 minutes on 2 cores)
 #   bash recipes/synth/run.sh --size full           # the serious model
 #   bash recipes/synth/run.sh --stage 3 model.hidden=384 trainer.epochs=12   # Hydra overrides
+# Re-running a training stage replaces its model (trainer.overwrite=true); trainer.resume=true continues it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -51,11 +52,11 @@ if run_stage 2 "features and CMVN"; then
 fi
 
 if run_stage 3 "train a frame-level model (aligned divergence, flite's frame labels)"; then
-  "$PY" -m phonrec.cli.train "${common[@]}" divergence=aligned exp_dir=$exp/aligned "${train_opts[@]}" "${overrides[@]}"
+  "$PY" -m phonrec.cli.train "${common[@]}" divergence=aligned exp_dir=$exp/aligned trainer.overwrite=true "${train_opts[@]}" "${overrides[@]}"
 fi
 
 if run_stage 4 "train a CTC model, started from the aligned model (skips CTC's all-blank plateau)"; then
-  "$PY" -m phonrec.cli.train "${common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.init_from=$exp/aligned/model \
+  "$PY" -m phonrec.cli.train "${common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.overwrite=true trainer.init_from=$exp/aligned/model \
     "${ctc_opts[@]}" "${overrides[@]}"
 fi
 

@@ -45,10 +45,11 @@ PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 mexp=$exp/phones$phones
 
-# train EXP_DIR OVERRIDES...: a fresh run (phonrec-train removes an earlier run's checkpoints) unless trainer.resume=true
+# train EXP_DIR OVERRIDES...: a fresh run that replaces an earlier one in EXP_DIR (trainer.overwrite=true:
+# re-running a stage is intended), unless trainer.resume=true continues it
 train() {
   local dir=$1; shift
-  "$PY" -m phonrec.cli.train "${data_opts[@]}" model=$model exp_dir=$dir "$@" "${overrides[@]}"
+  "$PY" -m phonrec.cli.train "${data_opts[@]}" model=$model exp_dir=$dir trainer.overwrite=true "$@" "${overrides[@]}"
 }
 
 if run_stage 0 "corpus $corpus"; then
