@@ -12,6 +12,8 @@ Rules, shared by :func:`load_audio` and :func:`validate_waveform`:
   them (``round(0.025 * rate)`` samples), otherwise :class:`AudioError`;
 - all-silent (all-zero) audio is *allowed*: it is valid input whose features sit at the log
   floor; deciding that it is useless is the caller's business;
+- a WAV file cut short (fewer sample bytes than its header declares) is read as far as it goes,
+  with a warning (logger ``phonrec.audio``) naming the file and the duration read vs declared;
 - values are not clipped: float files may exceed [-1, 1], and so may resampled audio slightly;
   but a peak above ``MAX_ABS_AMPLITUDE`` (1e6, 120 dB above full scale) is rejected as corrupt
   or mis-scaled: such samples would overflow the float32 power spectra (NaN/inf features, then
@@ -20,6 +22,8 @@ Rules, shared by :func:`load_audio` and :func:`validate_waveform`:
 
 from __future__ import annotations
 
+import logging
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,10 @@ MIN_DURATION_MS = 25.0  # one analysis window
 # 25 ms frame stays finite in float32 for every feature kind (kaldi_fbank scales by 32768 first)
 # up to ~1e12, so 1e6 leaves a wide margin.
 MAX_ABS_AMPLITUDE = 1e6
+# What phonrec-transcribe looks for in folders: the types this libsndfile reads (MP3 from 1.1).
+AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "sph") + (("mp3",) if "MP3" in sf.available_formats() else ())
+
+log = logging.getLogger("phonrec.audio")
 
 
 class AudioError(ValueError):
@@ -130,6 +138,54 @@ def _read_error_hint(path: Path) -> str:
     return ""
 
 
+def declared_wav_frames(path: str | Path) -> int | None:
+    """The number of frames a RIFF/WAVE header declares (its ``data`` chunk size over the block
+    size), or ``None`` for other files and headers that declare no size.
+
+    libsndfile reports the frames actually present, so a file cut mid-data is only detectable here.
+    """
+    try:
+        with Path(path).open("rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if name == b"fmt ":
+                    fmt = f.read(size + (size & 1))
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                elif name == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):  # streamed WAVs leave the size open
+                        return None
+                    return size // block_align
+                else:
+                    f.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+
+
+def warn_if_truncated(path: str | Path, frames_read: int, sample_rate: int) -> bool:
+    """Warn (logger ``phonrec.audio``) when ``path``'s header declares more frames than were read.
+
+    Returns:
+        whether the file is truncated.
+    """
+    declared = declared_wav_frames(path)
+    if declared is None or frames_read >= declared:
+        return False
+    log.warning(
+        "%s: truncated: %.3f s of audio read, its header declares %.3f s (the file was cut short)",
+        path,
+        frames_read / sample_rate,
+        declared / sample_rate,
+    )
+    return True
+
+
 def load_audio(path: str | Path, sample_rate: int = 16000) -> Tensor:
     """Read an audio file as a mono waveform at ``sample_rate``.
 
@@ -144,6 +200,9 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> Tensor:
     Raises:
         AudioError: naming ``path``: missing, not a file, unreadable/corrupt/not audio, empty,
             non-finite samples, a peak above ``MAX_ABS_AMPLITUDE``, or shorter than 25 ms.
+
+    A WAV file with fewer samples than its header declares is returned as read, with a warning
+    (:func:`warn_if_truncated`).
 
     Example:
         >>> wave = load_audio("utt.flac")          # doctest: +SKIP
@@ -162,6 +221,7 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> Tensor:
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
         reason = str(exc).strip() or type(exc).__name__
         raise AudioError(f"{path}: cannot read audio: {reason}{_read_error_hint(path)}") from exc
+    warn_if_truncated(path, data.shape[0], int(file_rate))
     mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float64).astype(np.float32)  # (N,)
     wave = validate_waveform(mono, int(file_rate), source=str(path))
     if file_rate != sample_rate:

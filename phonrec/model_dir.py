@@ -6,8 +6,19 @@ Format::
     config.yaml        the resolved training config (features, model, divergence, ...)
     model.safetensors  the BiLSTM's weights (safetensors: loading runs no code)
     phones.txt         the output symbols, one per line, in id order
-    cmvn.json          global CMVN statistics (only when features.cmvn=global)
-    lexicon.txt        optional: a pronunciation dictionary for the lexicon decoder
+    cmvn.json          global CMVN statistics (required when features.cmvn=global)
+    lexicon.txt        optional: the pronunciation dictionary that belongs to the model (lexicon decoder)
+    decoding.yaml      optional: the decoding defaults its recipe found best (below)
+    phone_bigram.json  optional: the phone bigram of the beam decoder (``PhoneBigram.save``)
+
+``decoding.yaml`` (written by :func:`write_decoding_defaults`; absent: greedy, no minimum duration)::
+
+    decoder: beam            # the default search: greedy | beam | lexicon
+    min_duration_ms: 30      # frame-level models: shortest phone in ms (null: none; CTC: ignored)
+
+The beam decoder uses ``phone_bigram.json`` when it is present (without it the beam search has no
+LM and equals greedy); ``decoder: lexicon`` needs ``lexicon.txt``. Both files sit in the directory
+(copied there by the writer), so a model directory stays self-contained.
 
 The features group is validated on read exactly as training validates it
 (:func:`phonrec.features.features_from_group`); every error names the file.
@@ -15,27 +26,53 @@ The features group is validated on read exactly as training validates it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file, save_file
 
-from phonrec.config import ConfigError
+from phonrec.config import ConfigError, dataclass_from
 from phonrec.features import CMVN, FeatureConfig, features_from_group
 from phonrec.lexicon import Lexicon
+from phonrec.lm import PhoneBigram
 from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
 
-CONFIG, WEIGHTS, PHONES, CMVN_FILE, LEXICON = (
+CONFIG, WEIGHTS, PHONES, CMVN_FILE, LEXICON, DECODING, PHONE_BIGRAM = (
     "config.yaml",
     "model.safetensors",
     "phones.txt",
     "cmvn.json",
     "lexicon.txt",
+    "decoding.yaml",
+    "phone_bigram.json",
 )
 REQUIRED = (CONFIG, WEIGHTS, PHONES)
+DECODERS = ("greedy", "beam", "lexicon")
+
+
+@dataclass(frozen=True)
+class DecodingDefaults:
+    """``decoding.yaml``: how the model's recipe decodes it (the defaults of :class:`phonrec.Transcriber`).
+
+    Attributes:
+        decoder: the default search (``greedy``, ``beam`` or ``lexicon``).
+        min_duration_ms: frame-level models: the shortest phone in milliseconds (``None``: no minimum).
+    """
+
+    decoder: str = "greedy"
+    min_duration_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        if self.min_duration_ms is not None and not self.min_duration_ms > 0:
+            raise ValueError(f"min_duration_ms must be > 0 or null, got {self.min_duration_ms}")
 
 
 @dataclass
@@ -51,6 +88,8 @@ class ModelDir:
         phone_set: the output symbols.
         lexicon: ``lexicon.txt``, when present.
         model: the BiLSTM with its weights loaded (CPU, train mode as built).
+        decoding: ``decoding.yaml`` (its defaults when absent).
+        phone_bigram: ``phone_bigram.json``, when present.
     """
 
     path: Path
@@ -61,6 +100,8 @@ class ModelDir:
     phone_set: PhoneSet
     lexicon: Lexicon | None
     model: BiLSTM
+    decoding: DecodingDefaults = DecodingDefaults()
+    phone_bigram: PhoneBigram | None = None
 
 
 def build_model(cfg: DictConfig, input_dim: int, num_classes: int) -> BiLSTM:
@@ -99,21 +140,90 @@ def _load_weights(model: BiLSTM, path: Path, num_symbols: int) -> None:
         ) from None
 
 
-def read_model_dir(model_dir: str | Path) -> ModelDir:
-    """Read a model directory written by :func:`write_model_dir`.
+def write_decoding_defaults(
+    model_dir: str | Path,
+    *,
+    decoder: str = "greedy",
+    min_duration_ms: float | None = None,
+    phone_bigram: PhoneBigram | None = None,
+    lexicon: str | Path | None = None,
+) -> DecodingDefaults:
+    """Record how ``model_dir`` is best decoded: ``decoding.yaml``, and ``phone_bigram.json`` /
+    ``lexicon.txt`` (a copy of ``lexicon``) when given.
 
-    The model is built without touching the global torch RNG, so reading one (``trainer.init_from``)
-    leaves a seeded run's random numbers as they were.
+    Args:
+        model_dir: a model directory written by :func:`write_model_dir`.
+        decoder: the default search (``greedy``, ``beam``, ``lexicon``).
+        min_duration_ms: frame-level models: the shortest phone in ms (``None``: no minimum).
+        phone_bigram: the beam decoder's phone bigram (e.g. fitted on the training phones).
+        lexicon: a Kaldi-format lexicon that belongs to the model (required for ``decoder="lexicon"``
+            unless the directory already has one).
 
     Raises:
-        FileNotFoundError: a required file is missing (named).
-        ConfigError: ``config.yaml``'s features or model group is invalid (the file and key named).
-        ValueError: ``model.safetensors`` is not safetensors, or its weights do not fit.
+        FileNotFoundError: ``model_dir`` is not a model directory, or ``lexicon`` is missing.
+        ValueError: an invalid decoder or duration, a bigram of the wrong size, or ``decoder="lexicon"``
+            with no lexicon.
     """
     model_dir = Path(model_dir)
     for name in REQUIRED:
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir}: not a phonrec model directory (missing {name})")
+    defaults = DecodingDefaults(decoder, None if min_duration_ms is None else float(min_duration_ms))
+    num_symbols = len(PhoneSet.from_file(model_dir / PHONES))
+    if phone_bigram is not None and phone_bigram.num_phones != num_symbols:
+        raise ValueError(f"phone bigram has {phone_bigram.num_phones} phones, {model_dir / PHONES} has {num_symbols}")
+    if lexicon is not None:
+        Lexicon.from_kaldi(lexicon)  # a bad lexicon fails now, naming its file
+        if Path(lexicon).resolve() != (model_dir / LEXICON).resolve():
+            shutil.copyfile(lexicon, model_dir / LEXICON)
+    if decoder == "lexicon" and not (model_dir / LEXICON).is_file():
+        raise ValueError(f"{model_dir}: decoder 'lexicon' needs a lexicon (none given and no {LEXICON})")
+    if phone_bigram is not None:
+        phone_bigram.save(model_dir / PHONE_BIGRAM)
+    (model_dir / DECODING).write_text(yaml.safe_dump(asdict(defaults), sort_keys=False))
+    return defaults
+
+
+def _read_decoding(path: Path) -> DecodingDefaults:
+    """``decoding.yaml`` validated (unknown keys and bad values named), or the defaults when absent."""
+    if not path.is_file():
+        return DecodingDefaults()
+    values = _load_yaml(path)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of decoding defaults, got {type(values).__name__}")
+    try:
+        return dataclass_from(DecodingDefaults, values, "decoding")
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _load_yaml(path: Path) -> Any:
+    """A YAML file's content (safe loading: no tags that run code); a syntax error names the file."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+
+
+def read_model_dir(model_dir: str | Path) -> ModelDir:
+    """Read a model directory written by :func:`write_model_dir` (and :func:`write_decoding_defaults`).
+
+    The model is built without touching the global torch RNG, so reading one (``trainer.init_from``)
+    leaves a seeded run's random numbers as they were.
+
+    Raises:
+        FileNotFoundError: a required file is missing (named), or ``cmvn.json`` when the config asks
+            for global CMVN (without it every frame would be fed unnormalised).
+        ConfigError: ``config.yaml`` or ``decoding.yaml`` is not valid YAML, or a group is invalid
+            (the file and key named).
+        ValueError: ``model.safetensors`` is not safetensors, or its weights do not fit;
+            ``phones.txt``, ``lexicon.txt`` or ``phone_bigram.json`` is invalid (named).
+    """
+    model_dir = Path(model_dir)
+    for name in REQUIRED:
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir}: not a phonrec model directory (missing {name})")
+    _load_yaml(model_dir / CONFIG)  # a syntax error names the file (OmegaConf's own error does not)
     cfg = OmegaConf.load(model_dir / CONFIG)
     phone_set = PhoneSet.from_file(model_dir / PHONES)
     try:
@@ -123,6 +233,21 @@ def read_model_dir(model_dir: str | Path) -> ModelDir:
     except ConfigError as e:
         raise ConfigError(f"{model_dir / CONFIG}: {e}") from None
     _load_weights(model, model_dir / WEIGHTS, len(phone_set))
+    if cmvn_mode == "global" and not (model_dir / CMVN_FILE).is_file():
+        raise FileNotFoundError(
+            f"{model_dir}: {CONFIG} has features.cmvn=global but {CMVN_FILE} (the training set's statistics) "
+            "is missing; the model cannot be used without it"
+        )
     cmvn = CMVN.load(model_dir / CMVN_FILE) if (model_dir / CMVN_FILE).is_file() else None
     lexicon = Lexicon.from_kaldi(model_dir / LEXICON) if (model_dir / LEXICON).is_file() else None
-    return ModelDir(model_dir, cfg, fcfg, cmvn_mode, cmvn, phone_set, lexicon, model)
+    decoding = _read_decoding(model_dir / DECODING)
+    bigram = None
+    if (model_dir / PHONE_BIGRAM).is_file():
+        bigram = PhoneBigram.load(model_dir / PHONE_BIGRAM)
+        if bigram.num_phones != len(phone_set):
+            raise ValueError(
+                f"{model_dir / PHONE_BIGRAM}: {bigram.num_phones} phones, {model_dir / PHONES} has {len(phone_set)}"
+            )
+    if decoding.decoder == "lexicon" and lexicon is None:
+        raise FileNotFoundError(f"{model_dir / DECODING}: decoder is 'lexicon' but {LEXICON} is missing")
+    return ModelDir(model_dir, cfg, fcfg, cmvn_mode, cmvn, phone_set, lexicon, model, decoding, bigram)

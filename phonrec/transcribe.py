@@ -10,6 +10,12 @@ Example::
 
 The command ``phonrec-transcribe`` over this class is :mod:`phonrec.cli.transcribe`.
 
+Decoding follows the model directory's ``decoding.yaml`` (:mod:`phonrec.model_dir`): the search its
+recipe decodes with, its minimum phone duration (milliseconds, turned into model frames by
+:func:`phonrec.decode.config.resolve_min_duration`), the beam's ``phone_bigram.json`` and the
+lexicon. Each of ``decoder``, ``min_duration_ms`` and ``beam`` of :meth:`Transcriber.transcribe`
+overrides its default; ``from_pretrained(dir, lexicon=FILE)`` replaces the lexicon.
+
 Long recordings are processed in chunks of ``chunk_seconds`` with ``context_seconds`` of extra
 audio on each side; only each chunk's centre frames are kept, so the stitched posteriors
 match a whole-file pass away from the edges while memory stays bounded by the chunk size.
@@ -17,26 +23,38 @@ match a whole-file pass away from the edges while memory stays bounded by the ch
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import soundfile as sf
 import torch
+from tqdm import tqdm
 
-from phonrec.audio import AudioError, load_audio, validate_waveform
+from phonrec.audio import AudioError, load_audio, validate_waveform, warn_if_truncated
 from phonrec.decode.beam import phone_beam_search
+from phonrec.decode.config import (
+    BeamConfig,
+    DecoderConfig,
+    GreedyConfig,
+    LexiconConfig,
+    decoder_config_from,
+    resolve_min_duration,
+)
 from phonrec.decode.greedy import greedy
-from phonrec.decode.lexicon import LexiconDecoder
+from phonrec.decode.lexicon import Hypothesis, LexiconDecoder
 from phonrec.features import CMVN, FeatureConfig, compute_features, normalise, num_frames
 from phonrec.lexicon import Lexicon
-from phonrec.model_dir import read_model_dir
+from phonrec.lm import PhoneBigram
+from phonrec.model_dir import DECODERS, DecodingDefaults, read_model_dir
 from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
 from phonrec.spans import Span, frames_to_seconds
 
 DecoderName = Literal["greedy", "beam", "lexicon"]
+Search = Callable[[torch.Tensor], tuple[list[Span], list[tuple[str, int, int]] | None]]
 
 
 @dataclass
@@ -48,16 +66,24 @@ class Transcription:
         spans: ``(phone, start_seconds, end_seconds)`` per phone.
         words: decoded words (lexicon decoder only), else ``None``.
         posteriors: ``(T, K)`` per-frame log-probabilities when asked for, else ``None``.
+        word_spans: ``(word, start_seconds, end_seconds)`` per word (lexicon decoder only), else
+            ``None``; a word spans its phones (silence between words belongs to no word).
     """
 
     phones: list[str]
     spans: list[tuple[str, float, float]]
     words: list[str] | None = None
     posteriors: np.ndarray | None = field(default=None, repr=False)
+    word_spans: list[tuple[str, float, float]] | None = None
 
 
 class Transcriber:
-    """A loaded model directory (``config.yaml``, ``model.safetensors``, ``phones.txt``, ``cmvn.json``)."""
+    """A loaded model directory (``config.yaml``, ``model.safetensors``, ``phones.txt``, ``cmvn.json``,
+    and its decoding defaults).
+
+    Attributes:
+        progress: show a progress bar (stderr) over the chunks of long files.
+    """
 
     def __init__(
         self,
@@ -71,28 +97,42 @@ class Transcriber:
         device: str = "cpu",
         hop_ms: float = 10.0,
         subsample: int = 1,
+        decoding: DecodingDefaults | None = None,
+        phone_bigram: PhoneBigram | None = None,
     ) -> None:
         self.model = model.to(device).eval()
         self.phone_set, self.feature_config, self.cmvn, self.cmvn_mode = phone_set, feature_config, cmvn, cmvn_mode
         self.lexicon, self.device = lexicon, torch.device(device)
         self.hop_ms = hop_ms * subsample  # milliseconds per output frame
-        self._lexicon_decoder = None
+        self.decoding, self.phone_bigram = decoding or DecodingDefaults(), phone_bigram
+        self.progress = False
+        self._searches: dict[DecoderConfig, Search] = {}
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, device: str = "cpu") -> "Transcriber":
+    def from_pretrained(
+        cls, model_dir: str | Path, device: str = "cpu", *, lexicon: str | Path | Lexicon | None = None
+    ) -> "Transcriber":
         """Load a model directory written by ``phonrec-train`` (:func:`phonrec.model_dir.read_model_dir`).
-        Weights load without executing code."""
+        Weights load without executing code.
+
+        Args:
+            lexicon: a lexicon (or its Kaldi-format file) used instead of the directory's ``lexicon.txt``.
+        """
         md = read_model_dir(model_dir)
+        if isinstance(lexicon, (str, Path)):
+            lexicon = Lexicon.from_kaldi(lexicon)
         return cls(
             md.model,
             md.phone_set,
             md.features,
             md.cmvn,
             md.cmvn_mode,
-            lexicon=md.lexicon,
+            lexicon=lexicon if lexicon is not None else md.lexicon,
             device=device,
             hop_ms=md.features.hop_ms,
             subsample=md.model.cfg.frame_factor,
+            decoding=md.decoding,
+            phone_bigram=md.phone_bigram,
         )
 
     # --- posteriors --------------------------------------------------------------------------
@@ -128,7 +168,10 @@ class Transcriber:
         context = int(context_seconds * cfg.sample_rate) // hop * hop
         expected = num_frames(total, cfg.sample_rate, cfg.win_ms, cfg.hop_ms) // int(round(self.hop_ms / cfg.hop_ms))
         pieces: list[torch.Tensor] = []
-        for start in range(0, total, chunk):
+        starts: Iterable[int] = range(0, total, chunk)
+        if self.progress:
+            starts = tqdm(starts, desc="chunks", unit="chunk", leave=False, file=sys.stderr)
+        for start in starts:
             lo = max(0, start - context)
             wave = read(lo, min(total, start + chunk + context))
             if wave.shape[0] < int(cfg.sample_rate * cfg.win_ms / 1000):
@@ -139,33 +182,89 @@ class Transcriber:
         return torch.cat(pieces)[:expected]
 
     # --- decoding ----------------------------------------------------------------------------
-    def _decode(self, log_probs: torch.Tensor, decoder: DecoderName) -> tuple[list[Span], list[str] | None]:
-        blank = self.phone_set.blank_id
-        if decoder == "greedy":
-            return greedy(log_probs, blank=blank), None
-        if decoder == "beam":
-            return phone_beam_search(log_probs, log_probs.shape[0], None, blank=blank), None
-        if decoder == "lexicon":
-            if self.lexicon is None:
-                raise ValueError("decoder='lexicon' needs a lexicon.txt in the model directory")
-            if self._lexicon_decoder is None:
-                self._lexicon_decoder = LexiconDecoder(self.lexicon, self.phone_set)
-            hyp = self._lexicon_decoder.decode(log_probs)[0]
-            return hyp.spans, hyp.words
-        raise ValueError(f"decoder must be 'greedy', 'beam' or 'lexicon', got {decoder!r}")
+    def decoder_config(
+        self, decoder: DecoderName | None = None, *, min_duration_ms: float | None = None, beam: float | None = None
+    ) -> DecoderConfig:
+        """The search :meth:`transcribe` runs: the model's defaults (``decoding.yaml``) with the
+        arguments given applied, and the minimum duration in model frames.
 
-    def _result(self, log_probs: torch.Tensor, decoder: DecoderName, posteriors: bool) -> Transcription:
-        spans, words = self._decode(log_probs, decoder)
+        Args:
+            decoder: ``greedy``, ``beam`` or ``lexicon`` (``None``: the model's default).
+            min_duration_ms: frame-level models: shortest phone in ms (``None``: the model's default,
+                ``0``: no minimum). CTC models ignore it.
+            beam: beam width (``beam``) or score beam (``lexicon``); ``None``: the search's default.
+
+        Raises:
+            ConfigError: an unknown decoder, a negative duration, or ``beam`` for the greedy search.
+        """
+        name = decoder or self.decoding.decoder
+        if name not in DECODERS:
+            raise ValueError(f"decoder must be 'greedy', 'beam' or 'lexicon', got {name!r}")
+        values: dict[str, object] = {"name": name}
+        ms = self.decoding.min_duration_ms if min_duration_ms is None else min_duration_ms
+        if ms:
+            values["min_duration_ms"] = float(ms)
+        if beam is not None:
+            values["beam"] = int(beam) if values["name"] == "beam" else float(beam)
+        cfg = decoder_config_from(values)
+        return resolve_min_duration(cfg, self.hop_ms, self.phone_set.blank_id is None)
+
+    def prepare(
+        self, decoder: DecoderName | None = None, *, min_duration_ms: float | None = None, beam: float | None = None
+    ) -> DecoderConfig:
+        """:meth:`decoder_config`, with its search built now (a bad lexicon fails before any audio is read)."""
+        cfg = self.decoder_config(decoder, min_duration_ms=min_duration_ms, beam=beam)
+        self._search(cfg)
+        return cfg
+
+    def _search(self, cfg: DecoderConfig) -> Search:
+        """``log_probs (T, K) -> (spans, word spans in frames | None)`` for ``cfg`` (built once)."""
+        if cfg in self._searches:
+            return self._searches[cfg]
+        blank, md = self.phone_set.blank_id, cfg.min_duration
+        if isinstance(cfg, GreedyConfig):
+            search: Search = lambda lp: (greedy(lp, blank=blank, min_duration=md), None)  # noqa: E731
+        elif isinstance(cfg, BeamConfig):
+            lm, width, weight = self.phone_bigram, cfg.beam, cfg.lm_weight
+            search = lambda lp: (  # noqa: E731
+                phone_beam_search(lp, lp.shape[0], lm, blank=blank, beam=width, lm_weight=weight, min_duration=md),
+                None,
+            )
+        elif isinstance(cfg, LexiconConfig):
+            if self.lexicon is None:
+                raise ValueError(
+                    "decoder='lexicon' needs a lexicon: a lexicon.txt in the model directory, "
+                    "or Transcriber.from_pretrained(..., lexicon=FILE)"
+                )
+            decoder = LexiconDecoder(
+                self.lexicon, self.phone_set, beam=cfg.beam, word_penalty=cfg.word_penalty, min_duration=md
+            )
+            lexicon, phone_set = self.lexicon, self.phone_set
+
+            def search(lp: torch.Tensor) -> tuple[list[Span], list[tuple[str, int, int]]]:
+                hyps = decoder.decode(lp)
+                # no path through the lexicon fits the frames (too few for min_duration): no words
+                return (hyps[0].spans, word_frame_spans(hyps[0], lexicon, phone_set)) if hyps else ([], [])
+
+        else:
+            raise TypeError(f"not a decoder config: {cfg!r}")
+        self._searches[cfg] = search
+        return search
+
+    def _result(self, log_probs: torch.Tensor, cfg: DecoderConfig, posteriors: bool) -> Transcription:
+        spans, words = self._search(cfg)(log_probs)
         symbols = self.phone_set.symbols
-        timed = [
-            (symbols[s.phone], frames_to_seconds(s.start, self.hop_ms), frames_to_seconds(s.end, self.hop_ms))
-            for s in spans
-        ]
+
+        def seconds(frames: int) -> float:
+            return frames_to_seconds(frames, self.hop_ms)
+
+        timed = [(symbols[s.phone], seconds(s.start), seconds(s.end)) for s in spans]
         return Transcription(
             phones=[p for p, _, _ in timed],
             spans=timed,
-            words=words,
+            words=None if words is None else [w for w, _, _ in words],
             posteriors=log_probs.numpy() if posteriors else None,
+            word_spans=None if words is None else [(w, seconds(a), seconds(b)) for w, a, b in words],
         )
 
     def _wave(self, audio: str | Path | np.ndarray | torch.Tensor, sample_rate: int | None) -> torch.Tensor:
@@ -184,29 +283,39 @@ class Transcriber:
         self,
         audio: str | Path | np.ndarray | torch.Tensor,
         sample_rate: int | None = None,
-        decoder: DecoderName = "greedy",
+        decoder: DecoderName | None = None,
         *,
         posteriors: bool = False,
+        min_duration_ms: float | None = None,
+        beam: float | None = None,
     ) -> Transcription:
         """Transcribe one recording (a file path, or an array with its ``sample_rate``).
 
-        Files longer than about half a minute are read and processed in chunks (bounded memory).
+        ``decoder``, ``min_duration_ms`` and ``beam`` override the model's decoding defaults
+        (:meth:`decoder_config`). Files longer than about half a minute are read and processed in
+        chunks (bounded memory).
         """
+        cfg = self.prepare(decoder, min_duration_ms=min_duration_ms, beam=beam)  # a missing lexicon fails first
         if isinstance(audio, (str, Path)) and self._is_long_file(Path(audio)):
-            return self._result(self._file_log_probs_chunked(Path(audio)), decoder, posteriors)
-        return self._result(self.log_probs(self._wave(audio, sample_rate)), decoder, posteriors)
+            return self._result(self._file_log_probs_chunked(Path(audio)), cfg, posteriors)
+        return self._result(self.log_probs(self._wave(audio, sample_rate)), cfg, posteriors)
 
     def transcribe_batch(
         self,
         audios: Sequence[str | Path | np.ndarray | torch.Tensor],
         sample_rate: int | None = None,
-        decoder: DecoderName = "greedy",
+        decoder: DecoderName | None = None,
         *,
         posteriors: bool = False,
+        min_duration_ms: float | None = None,
+        beam: float | None = None,
     ) -> list[Transcription]:
-        """Transcribe several recordings with one padded forward pass."""
+        """Transcribe several recordings with one padded forward pass (``[]`` for no recordings)."""
+        cfg = self.decoder_config(decoder, min_duration_ms=min_duration_ms, beam=beam)
+        if not audios:
+            return []
         waves = [self._wave(a, sample_rate) for a in audios]
-        return [self._result(lp, decoder, posteriors) for lp in self.log_probs_batch(waves)]
+        return [self._result(lp, cfg, posteriors) for lp in self.log_probs_batch(waves)]
 
     # --- long files --------------------------------------------------------------------------
     LONG_FILE_SECONDS = 34.0
@@ -218,7 +327,10 @@ class Transcriber:
             info = sf.info(str(path))
         except Exception as e:
             raise AudioError(f"{path}: cannot read audio ({e})") from None
-        return info.frames / info.samplerate > self.LONG_FILE_SECONDS
+        long = info.frames / info.samplerate > self.LONG_FILE_SECONDS
+        if long:  # load_audio reports a truncated short file
+            warn_if_truncated(path, info.frames, info.samplerate)
+        return long
 
     def _file_log_probs_chunked(
         self, path: Path, chunk_seconds: float = 30.0, context_seconds: float = 2.0
@@ -239,3 +351,46 @@ class Transcriber:
             return wave[: stop - start]
 
         return self._chunked(read, total, chunk_seconds, context_seconds)
+
+
+def word_frame_spans(hyp: Hypothesis, lexicon: Lexicon, phone_set: PhoneSet) -> list[tuple[str, int, int]]:
+    """``(word, start_frame, end_frame)`` per word of a lexicon-decoder hypothesis.
+
+    The hypothesis spells its words' pronunciations with optional silences between them; each word
+    is matched to the pronunciation that its phones spell (the longest that lets the next word
+    follow), and spans its phones' frames.
+    """
+    sil = phone_set.silence_id
+    phones, spans, words = hyp.phones, hyp.spans, hyp.words
+
+    def matches(word: str, at: int) -> list[int]:
+        """Lengths of ``word``'s pronunciations spelled at phone ``at``, longest first."""
+        lengths = set()
+        for pron in lexicon.pronunciations(word):
+            ids = [phone_set.index(p) for p in pron]
+            if phones[at : at + len(ids)] == ids:
+                lengths.add(len(ids))
+        return sorted(lengths, reverse=True)
+
+    def can_start(word: str, at: int) -> bool:
+        while True:
+            if matches(word, at):
+                return True
+            if at < len(phones) and phones[at] == sil:
+                at += 1
+            else:
+                return False
+
+    out: list[tuple[str, int, int]] = []
+    at = 0
+    for i, word in enumerate(words):
+        while not matches(word, at) and at < len(phones) and phones[at] == sil:
+            at += 1
+        lengths = matches(word, at)
+        if not lengths:
+            raise RuntimeError(f"word {word!r} is not spelled at phone {at} of the hypothesis {phones}")
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        n = next((n for n in lengths if nxt is None or can_start(nxt, at + n)), lengths[0])
+        out.append((word, spans[at].start, spans[at + n - 1].end))
+        at += n
+    return out

@@ -212,3 +212,40 @@ def test_real_corpus_files_load() -> None:
         wave = load_audio(path, sample_rate=SR)
         ref = torchaudio.functional.resample(torch.from_numpy(data), rate, SR)
         torch.testing.assert_close(wave, ref)
+
+
+# --- truncated files -----------------------------------------------------------------------------
+
+
+def _cut(path: Path, keep_bytes: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep_bytes])
+
+
+def test_wav_cut_mid_data_is_read_with_a_warning_naming_the_file(tmp_path: Path, caplog) -> None:
+    """libsndfile reports the frames present, not those declared; the header's data size tells."""
+    from phonrec.audio import declared_wav_frames
+
+    path = tmp_path / "cut.wav"
+    sf.write(path, _pcm16(SR), SR, subtype="PCM_16")  # 1.000 s, 44-byte header
+    _cut(path, 44 + 2 * 8000)  # 0.500 s of samples left
+    assert declared_wav_frames(path) == SR and sf.info(str(path)).frames == 8000
+    with caplog.at_level("WARNING", logger="phonrec.audio"):
+        wave = load_audio(path)
+    assert wave.shape == (8000,)
+    [record] = [r for r in caplog.records if r.name == "phonrec.audio"]
+    assert record.getMessage() == (
+        f"{path}: truncated: 0.500 s of audio read, its header declares 1.000 s (the file was cut short)"
+    )
+
+
+def test_complete_files_give_no_truncation_warning(tmp_path: Path, caplog) -> None:
+    from phonrec.audio import declared_wav_frames
+
+    wav, flac = tmp_path / "a.wav", tmp_path / "a.flac"
+    sf.write(wav, _pcm16(SR), SR, subtype="PCM_16")
+    sf.write(flac, _pcm16(SR), SR)
+    with caplog.at_level("WARNING", logger="phonrec.audio"):
+        load_audio(wav)
+        load_audio(flac)
+    assert declared_wav_frames(wav) == SR and declared_wav_frames(flac) is None
+    assert not [r for r in caplog.records if r.name == "phonrec.audio"]

@@ -65,3 +65,60 @@ def test_bad_model_group_names_the_file_and_key(tmp_path: Path) -> None:
     config.write_text(text.replace("model:\n", "model:\n  hiden: 8\n", 1))
     with pytest.raises(ConfigError, match=r"config\.yaml: .*model\.hiden"):
         read_model_dir(model_dir)
+
+
+def test_global_cmvn_without_cmvn_json_is_refused(tmp_path: Path) -> None:
+    """Without the statistics every frame would be fed unnormalised (every file came out as sil)."""
+    model_dir = make_model_dir(tmp_path)
+    (model_dir / "cmvn.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"features\.cmvn=global but cmvn\.json .* is missing"):
+        read_model_dir(model_dir)
+
+
+def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
+    model_dir = make_model_dir(tmp_path)
+    (model_dir / "config.yaml").write_text("features: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml: not valid YAML"):
+        read_model_dir(model_dir)
+
+
+def test_empty_phones_txt_names_the_file(tmp_path: Path) -> None:
+    model_dir = make_model_dir(tmp_path)
+    (model_dir / "phones.txt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"phones\.txt"):
+        read_model_dir(model_dir)
+
+
+def test_decoding_defaults_round_trip(tmp_path: Path) -> None:
+    from phonrec.lm import PhoneBigram
+    from phonrec.model_dir import DecodingDefaults, write_decoding_defaults
+
+    model_dir = make_model_dir(tmp_path)
+    assert read_model_dir(model_dir).decoding == DecodingDefaults("greedy", None)  # no decoding.yaml
+    assert read_model_dir(model_dir).phone_bigram is None
+    bigram = PhoneBigram.fit([[1, 2, 1], [2, 2]], num_phones=3)
+    lexicon = tmp_path / "lex.txt"
+    lexicon.write_text("AB ah b\n")
+    write_decoding_defaults(model_dir, decoder="beam", min_duration_ms=30, phone_bigram=bigram, lexicon=lexicon)
+    assert (model_dir / "decoding.yaml").read_text() == "decoder: beam\nmin_duration_ms: 30.0\n"
+    md = read_model_dir(model_dir)
+    assert md.decoding == DecodingDefaults("beam", 30.0)
+    assert md.phone_bigram is not None and (md.phone_bigram.log_probs == bigram.log_probs).all()
+    assert md.lexicon is not None and "AB" in md.lexicon  # copied in: the directory is self-contained
+
+
+def test_decoding_defaults_are_validated_naming_the_file(tmp_path: Path) -> None:
+    from phonrec.lm import PhoneBigram
+    from phonrec.model_dir import write_decoding_defaults
+
+    model_dir = make_model_dir(tmp_path)
+    with pytest.raises(ValueError, match="decoder 'lexicon' needs a lexicon"):
+        write_decoding_defaults(model_dir, decoder="lexicon")
+    with pytest.raises(ValueError, match="phone bigram has 4 phones"):
+        write_decoding_defaults(model_dir, phone_bigram=PhoneBigram.fit([[1]], num_phones=4))
+    (model_dir / "decoding.yaml").write_text("decoder: beam\nmin_duration: 3\n")
+    with pytest.raises(ConfigError, match=r"decoding\.yaml: unknown key\(s\) decoding\.min_duration"):
+        read_model_dir(model_dir)
+    (model_dir / "decoding.yaml").write_text("decoder: viterbi\n")
+    with pytest.raises(ConfigError, match=r"decoding\.yaml: .*decoder must be one of greedy, beam, lexicon"):
+        read_model_dir(model_dir)
