@@ -21,3 +21,18 @@ decode_grid() {
     done
   done
 }
+
+# record_defaults EXP DATA "MODELS": write into each EXP/MODEL/model the decoding defaults the
+# recipes' tables favour, so that phonrec-transcribe and Transcriber decode as the recipe does:
+# frame-level models the phone beam with the training phones' bigram and a $min_duration_ms
+# minimum phone duration; CTC models greedy (their best phone decoder in the tables). Both carry
+# the recipe's $lexicon for `--decoder lexicon`.
+record_defaults() {
+  local exp=$1 data=$2 models=$3 model
+  for model in $models; do
+    local opts=(--decoder greedy)
+    case "$model" in ctc*) ;; *) opts=(--decoder beam --min-duration-ms ${min_duration_ms:-30}) ;; esac
+    "$PY" -m phonrec.cli.transcribe $exp/$model/model --write-defaults "${opts[@]}" \
+      --bigram-from $data/train --lexicon $lexicon
+  done
+}

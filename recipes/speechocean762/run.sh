@@ -102,6 +102,7 @@ fi
 if run_stage 6 "decode dev (greedy, phone beam, lexicon)"; then
   lexicon=$data/lexicon.txt
   decode_grid $exp $data "ctc aligned" dev "greedy beam lexicon"
+  record_defaults $exp $data "ctc aligned"
 fi
 
 if run_stage 7 "results table"; then

@@ -64,6 +64,7 @@ if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
   "$PY" recipes/lib/make_lexicon.py --corpus-lexicon $data/lexicon.txt --distractors $distractors --out $exp/lexicon.txt
   lexicon=$exp/lexicon.txt
   decode_grid $exp $data "aligned ctc" "dev test" "greedy beam lexicon"
+  record_defaults $exp $data "aligned ctc"
 fi
 
 if run_stage 6 "score, results table and plots"; then
