@@ -101,7 +101,8 @@ def build_decoder(
     if isinstance(cfg, LexiconConfig):
         lex_path = Path(cfg.lexicon or model_dir / "lexicon.txt")
         if not lex_path.is_file():
-            raise FileNotFoundError(f"decoder.lexicon: {lex_path} does not exist")
+            hint = "" if cfg.lexicon else " (the model directory has no lexicon: give decoder.lexicon=FILE)"
+            raise FileNotFoundError(f"decoder.lexicon: {lex_path} does not exist{hint}")
         decoder = LexiconDecoder(
             Lexicon.from_kaldi(lex_path),
             phone_set,
