@@ -110,6 +110,7 @@ def test_bad_paths_broken_model_dir_and_bad_values_are_named(setup: dict[str, Pa
     (broken / "model.safetensors").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
     proc = command("decode", f"model_dir={broken}", data, cwd=tmp_path)
     assert_user_error(proc, "phonrec-decode", str(broken / "model.safetensors"), "not a valid safetensors file")
+    assert not (tmp_path / "decode-greedy-data").exists()  # a failed decode leaves no empty out_dir behind
 
     proc = command("decode", model, data, "jobs=x", cwd=tmp_path)
     assert_user_error(proc, "phonrec-decode", "jobs must be a positive integer, got 'x'")

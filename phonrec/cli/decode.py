@@ -295,13 +295,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out_dir = (
         Path(cfg.out_dir) if cfg.get("out_dir") else model_dir.parent / f"decode-{dcfg.name}-{Path(cfg.data_dir).name}"
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
     tr = Transcriber.from_pretrained(model_dir, device=cfg.get("device", "cpu"))
     dcfg = resolve_min_duration(dcfg, tr.hop_ms, tr.phone_set.blank_id is None)
     args = (dcfg, tr.phone_set, model_dir, train_phone_ids(dcfg, tr.phone_set))
     _init_worker(*args)  # builds the decoder now: a bad lexicon or LM fails before the network pass
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the model and the decoder are known to load
 
     bad: dict[str, str] = {}
     t0 = time.perf_counter()
