@@ -168,6 +168,7 @@ def test_decode_cli_on_training_data(ctc_model, corpus: Path, decoder: str, tmp_
     assert report["phones"] == asdict(recomputed) | {"rate": recomputed.rate}
     text = (tmp_path / "report.txt").read_text()
     assert "# phones" in text and f"%PER {100 * report['phones']['rate']:.2f} [ " in text
+    assert report["unscored"] == 0 and "nothing to score" not in text and "not scored" not in text
     spans = (tmp_path / "spans.txt").read_text().split("\n")[0].split()
     assert len(spans) == 4 and float(spans[2]) < float(spans[3])
     if decoder == "lexicon":

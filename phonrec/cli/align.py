@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from phonrec.align import align_ctc, align_frames, ctc_frame_labels, frame_labels_from_spans, spans_to_segments
 from phonrec.audio import AudioError, load_audio
+from phonrec.cli.errors import user_errors
 from phonrec.data import textgrid, timit
 from phonrec.data.datadir import DataDir
 from phonrec.features import num_frames
@@ -133,6 +134,7 @@ def align_datadir(
     return {"aligned": len(alignments), "skipped": len(skipped)}
 
 
+@user_errors("phonrec-align")
 def main(argv: Sequence[str] | None = None) -> None:
     """``phonrec-align MODEL_DIR DATA_DIR OUT_DIR``: write OUT_DIR = DATA_DIR plus frame ``alignments``."""
     parser = argparse.ArgumentParser(prog="phonrec-align", description=main.__doc__)

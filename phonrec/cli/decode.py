@@ -12,7 +12,13 @@ Writes into ``out_dir`` (default ``<model_dir>/../decode-<decoder>-<data name>``
 - ``spans.txt``  one line per phone: ``utt phone start_s end_s``;
 - ``report.txt`` / ``report.json``: sclite-like summary (``metrics.format_report``: reference
   count, substitutions, deletions, insertions, PER on 39 folded phones without silence, WER),
-  frame accuracy of frame-level models, real-time factor.
+  frame accuracy of frame-level models, real-time factor. Only utterances with a reference are
+  scored: without reference phones (no ``phones`` file) report.json has no ``phones`` block and
+  report.txt says there is nothing to score, never a 0% error rate; likewise ``words`` needs
+  reference ``text``. ``unscored`` counts the decoded utterances left out for want of a reference.
+
+``model_dir`` and ``data_dir`` are required; a user error (missing key, bad path, broken model
+directory, bad value) is one line on stderr and exit status 2 (:func:`phonrec.cli.errors.user_errors`).
 
 The network runs batched in the main process; the search runs in ``jobs`` worker processes.
 Scoring is :mod:`phonrec.metrics`'s; the decoder config is a :mod:`phonrec.decode.config` dataclass.
@@ -33,7 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from phonrec.audio import AudioError, load_audio
-from phonrec.config import CONF_DIR
+from phonrec.cli.errors import user_errors
+from phonrec.config import CONF_DIR, ConfigError
 from phonrec.data.datadir import DataDir
 from phonrec.decode.beam import phone_beam_search
 from phonrec.decode.config import (
@@ -54,6 +61,10 @@ from phonrec.spans import frames_to_seconds
 from phonrec.transcribe import Transcriber
 
 log = logging.getLogger("phonrec.decode")
+
+PROG = "phonrec-decode"
+EXAMPLE = f"{PROG} model_dir=exp/synth/ctc/model data_dir=data/synth/test"
+REQUIRED_KEYS = ("model_dir", "data_dir")
 
 Search = Callable[[torch.Tensor], tuple[list[Any], list[str] | None]]  # log_probs -> (spans, words | None)
 _WORKER: dict[str, Search] = {}
@@ -90,7 +101,8 @@ def build_decoder(
     if isinstance(cfg, LexiconConfig):
         lex_path = Path(cfg.lexicon or model_dir / "lexicon.txt")
         if not lex_path.is_file():
-            raise FileNotFoundError(f"decoder.lexicon: {lex_path} does not exist")
+            hint = "" if cfg.lexicon else " (the model directory has no lexicon: give decoder.lexicon=FILE)"
+            raise FileNotFoundError(f"decoder.lexicon: {lex_path} does not exist{hint}")
         decoder = LexiconDecoder(
             Lexicon.from_kaldi(lex_path),
             phone_set,
@@ -143,16 +155,49 @@ def _counts_json(counts: ErrorCounts) -> dict[str, Any]:
 
 def score(
     data: DataDir, hyps: dict[str, list[str]], words: dict[str, list[str]] | None
-) -> tuple[ErrorCounts, ErrorCounts | None]:
-    """Corpus ``(phone counts, word counts | None)``: ``metrics.per`` (39 folded phones, silence
-    removed) over the decoded utterances that have reference phones, and ``metrics.wer`` over all
-    decoded utterances (an utterance without a word hypothesis scores as deletions)."""
+) -> tuple[ErrorCounts | None, ErrorCounts | None]:
+    """Corpus ``(phone counts | None, word counts | None)``: ``metrics.per`` (39 folded phones,
+    silence removed) over the decoded utterances that have reference phones, and ``metrics.wer``
+    over the decoded utterances that have a reference text (an utterance without a word hypothesis
+    scores as deletions). ``None`` where no decoded utterance has that reference (nothing to
+    score) or, for words, when the search gives no words."""
     ref_phones = data.phones or {}
     scored = [u for u in hyps if u in ref_phones]
-    phones = per({u: ref_phones[u] for u in scored}, {u: hyps[u] for u in scored})
-    if words is None:
+    phones = per({u: ref_phones[u] for u in scored}, {u: hyps[u] for u in scored}) if scored else None
+    with_text = [u for u in hyps if data.text.get(u, "").strip()]
+    if words is None or not with_text:
         return phones, None
-    return phones, wer({u: data.text[u] for u in hyps}, {u: words.get(u, []) for u in hyps})
+    return phones, wer({u: data.text[u] for u in with_text}, {u: words.get(u, []) for u in with_text})
+
+
+def nothing_to_score_report(title: str, utterances: int, *, skipped: int, rtf: tuple[float, float, float]) -> str:
+    """report.txt of a decode without reference phones: what was decoded, and that no rate exists."""
+    lines = [
+        title,
+        f"nothing to score: none of the {utterances} decoded utterances has reference phones "
+        "(no `phones` file in data_dir); hypotheses are in hyp.txt and spans.txt",
+    ]
+    if skipped:
+        lines.append(f"{skipped} utterances could not be loaded or decoded (see report.json 'skipped')")
+    lines.append(f"real-time factor {rtf[0]:.4f} (network {rtf[1]:.4f}, search {rtf[2]:.4f})")
+    return "\n".join(lines) + "\n"
+
+
+def check_arguments(cfg: DictConfig) -> None:
+    """The keys a decode cannot start without, and the top-level values' types, named with an example.
+
+    Raises:
+        ConfigError: ``model_dir is required, e.g. phonrec-decode model_dir=... data_dir=...``,
+            or ``jobs must be a positive integer, got 'x'``.
+    """
+    for key in REQUIRED_KEYS:
+        if key not in cfg or OmegaConf.is_missing(cfg, key) or not str(cfg[key] or "").strip():
+            raise ConfigError(f"{key} is required, e.g. {EXAMPLE}")
+    for key, least in (("jobs", 1), ("batch_size", 1), ("num_threads", 0)):
+        value = cfg.get(key, least)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            kind = "a positive integer" if least else "an integer >= 0"
+            raise ConfigError(f"{key} must be {kind}, got {value!r}")
 
 
 def frame_accuracy_of(
@@ -239,20 +284,24 @@ def write_hypotheses(out_dir: Path, decoded: list[tuple[str, list[Any], list[str
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Decode ``cfg.data_dir`` with ``cfg.model_dir``, write hypotheses and report; returns report.json's dict."""
+    """Decode ``cfg.data_dir`` with ``cfg.model_dir``, write hypotheses and report; returns report.json's dict.
+
+    ``out_dir`` defaults to ``<model_dir>/../decode-<decoder>-<data dir name>``.
+    """
+    check_arguments(cfg)
     dcfg = decoder_config_from(OmegaConf.to_container(cfg.decoder, resolve=True))  # a typo fails before any work
     model_dir = Path(cfg.model_dir)
     data = DataDir.load(cfg.data_dir)
     out_dir = (
         Path(cfg.out_dir) if cfg.get("out_dir") else model_dir.parent / f"decode-{dcfg.name}-{Path(cfg.data_dir).name}"
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
     tr = Transcriber.from_pretrained(model_dir, device=cfg.get("device", "cpu"))
     dcfg = resolve_min_duration(dcfg, tr.hop_ms, tr.phone_set.blank_id is None)
     args = (dcfg, tr.phone_set, model_dir, train_phone_ids(dcfg, tr.phone_set))
     _init_worker(*args)  # builds the decoder now: a bad lexicon or LM fails before the network pass
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the model and the decoder are known to load
 
     bad: dict[str, str] = {}
     t0 = time.perf_counter()
@@ -270,7 +319,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
 
     phone_counts, word_counts = score(data, hyps, words if isinstance(dcfg, LexiconConfig) else None)
-    summary: dict[str, Any] = {"utterances": len(hyps), "phones": _counts_json(phone_counts)}
+    summary: dict[str, Any] = {"utterances": len(hyps)}
+    if phone_counts is not None:
+        summary["phones"] = _counts_json(phone_counts)
+    summary["unscored"] = len(hyps) - (phone_counts.utterances if phone_counts is not None else 0)
     if word_counts is not None:
         summary["words"] = _counts_json(word_counts)
     if tr.phone_set.blank_id is None:  # frame-level models: one label per frame, as the alignments
@@ -289,24 +341,32 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary["rtf"] = summary["rtf_network"] + summary["rtf_search"]
     summary["empty_hypotheses"] = sum(not h for h in hyps.values())
     (out_dir / "report.json").write_text(json.dumps(summary, indent=1))
-    report = format_report(
-        phone_counts,
-        title=f"{Path(cfg.data_dir).name}: {dcfg.name} decoder",
-        words=word_counts,
-        frame_acc=summary.get("frame_accuracy"),
-        empty_hypotheses=summary["empty_hypotheses"],
-        skipped=len(bad),
-        rtf=(summary["rtf"], summary["rtf_network"], summary["rtf_search"]),
-    )
+    title = f"{Path(cfg.data_dir).name}: {dcfg.name} decoder"
+    rtf = (summary["rtf"], summary["rtf_network"], summary["rtf_search"])
+    if phone_counts is None:
+        report = nothing_to_score_report(title, len(hyps), skipped=len(bad), rtf=rtf)
+    else:
+        report = format_report(
+            phone_counts,
+            title=title,
+            words=word_counts,
+            frame_acc=summary.get("frame_accuracy"),
+            empty_hypotheses=summary["empty_hypotheses"],
+            skipped=len(bad),
+            rtf=rtf,
+        )
+        if summary["unscored"]:
+            report += f"{summary['unscored']} decoded utterances have no reference phones and are not scored\n"
     (out_dir / "report.txt").write_text(report)
     print(f"{out_dir}:\n{report}", end="")
     return summary
 
 
 def main() -> None:
+    """Console entry point ``phonrec-decode`` (a Hydra app over ``phonrec/conf/decode.yaml``)."""
     import hydra
 
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="decode")(run)()
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="decode")(user_errors(PROG)(run))()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from phonrec.audio import load_audio
+from phonrec.cli.errors import user_errors
 from phonrec.data.datadir import DataDir
 from phonrec.features import compute_features
 from phonrec.metrics import align_sequences, confusion_matrix
@@ -90,6 +91,7 @@ def recipe_plots(exp: Path, data_dir: Path, split: str) -> None:
             print(confusion_for(decode, data_dir, plots / f"confusion_{run.name}.png"))
 
 
+@user_errors("phonrec-plot")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="phonrec-plot", description="Write PNG pictures of models, decodes and runs.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from phonrec.cli.errors import user_errors
 from phonrec.data import synth
 from phonrec.data.voices import VOICES
 
 
+@user_errors("phonrec-synth")
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``phonrec-synth OUT --num-utts N [--seed S] [--jobs J] [--test-voice V] [--text FILE]``."""
     p = argparse.ArgumentParser(prog="phonrec-synth", description=synth.__doc__.split("\n", 1)[0])

@@ -1,0 +1,176 @@
+"""The command-line contract of phonrec-decode (and the user errors of phonrec-align, -plot, -synth).
+
+Each test runs the real console command in a subprocess from an empty working directory, as a
+user would: the README's decode example with no ``out_dir``, missing required keys, bad paths
+and broken model directories (one line naming the thing, exit status 2, no traceback), and a
+decode of audio without reference text (nothing to score, never a 0% error rate).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import make_model_dir, make_noise_datadir
+
+from phonrec.cli.errors import EXIT_USER_ERROR
+from phonrec.data.datadir import DataDir
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = "e.g. phonrec-decode model_dir=exp/synth/ctc/model data_dir=data/synth/test"
+
+
+def command(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m phonrec.cli.<module> args...`` (what the console script runs) with this checkout first."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env.pop("PHONREC_DEBUG", None)
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", f"phonrec.cli.{module}", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_user_error(proc: subprocess.CompletedProcess[str], prog: str, *names: str) -> None:
+    """Exit status 2, no traceback, and a ``prog: error:`` line naming each of ``names``."""
+    assert proc.returncode == EXIT_USER_ERROR, (proc.returncode, proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr[-3000:]
+    error = [line for line in proc.stderr.splitlines() if line.startswith(f"{prog}: error: ")]
+    assert len(error) == 1, proc.stderr[-3000:]
+    for name in names:
+        assert name in error[0], (name, error[0])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny CTC model at ``ctc/model`` with a lexicon of the noise corpus's two words, and that
+    corpus (two utterances with phones and text)."""
+    root = tmp_path_factory.mktemp("decode")
+    model = make_model_dir(root / "ctc", ctc=True)
+    (model / "lexicon.txt").write_text("NO ah b\nYES b ah\n")
+    make_noise_datadir(root / "noise", [0.5, 0.7])
+    return {"root": root, "model": model, "data": root / "noise" / "data"}
+
+
+def test_readme_decode_example_without_out_dir(setup: dict[str, Path], tmp_path: Path) -> None:
+    """``phonrec-decode model_dir=X data_dir=Y decoder=lexicon jobs=2``: the decode lands in
+    ``<model_dir>/../decode-lexicon-<data name>``, Hydra writes nothing in the working directory,
+    and recipes/lib/results_table.py still reads the scored report."""
+    proc = command(
+        "decode", f"model_dir={setup['model']}", f"data_dir={setup['data']}", "decoder=lexicon", "jobs=2", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(tmp_path.iterdir()) == []  # no outputs/, .hydra/ or decode.log
+    out = setup["root"] / "ctc" / "decode-lexicon-data"
+    report = json.loads((out / "report.json").read_text())
+    assert report["utterances"] == 2 and report["unscored"] == 0
+    assert report["phones"]["reference_length"] == 4 and report["words"]["reference_length"] == 2
+    assert {line.split()[0] for line in (out / "hyp.txt").read_text().splitlines()} == {"u000", "u001"}
+    table = subprocess.run(
+        [sys.executable, str(REPO / "recipes/lib/results_table.py"), "--exp", str(setup["root"]), "--models", "ctc"]
+        + ["--splits", "data", "--decoders", "lexicon"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        f"| ctc | data | lexicon | {100 * report['phones']['rate']:.1f} | {100 * report['words']['rate']:.1f} |"
+        in table
+    )
+
+
+@pytest.mark.parametrize("missing", ["model_dir", "data_dir"])
+def test_missing_required_key_is_named_with_an_example(setup: dict[str, Path], tmp_path: Path, missing: str) -> None:
+    given = {"model_dir": f"model_dir={setup['model']}", "data_dir": f"data_dir={setup['data']}"}
+    del given[missing]
+    proc = command("decode", *given.values(), cwd=tmp_path)
+    assert_user_error(proc, "phonrec-decode", f"{missing} is required", EXAMPLE)
+    assert len(proc.stderr.splitlines()) == 2, proc.stderr
+
+
+def test_bad_paths_broken_model_dir_and_bad_values_are_named(setup: dict[str, Path], tmp_path: Path) -> None:
+    """A data directory that does not exist, a pickle planted as the weights, a mistyped value:
+    each one line naming the path or the key, exit status 2."""
+    model, data = f"model_dir={setup['model']}", f"data_dir={setup['data']}"
+    proc = command("decode", model, f"data_dir={tmp_path / 'nowhere'}", cwd=tmp_path)
+    assert_user_error(proc, "phonrec-decode", str(tmp_path / "nowhere"), "not a data directory")
+
+    broken = tmp_path / "broken"
+    shutil.copytree(setup["model"], broken)
+    (broken / "model.safetensors").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    proc = command("decode", f"model_dir={broken}", data, cwd=tmp_path)
+    assert_user_error(proc, "phonrec-decode", str(broken / "model.safetensors"), "not a valid safetensors file")
+    assert not (tmp_path / "decode-greedy-data").exists()  # a failed decode leaves no empty out_dir behind
+
+    proc = command("decode", model, data, "jobs=x", cwd=tmp_path)
+    assert_user_error(proc, "phonrec-decode", "jobs must be a positive integer, got 'x'")
+
+
+def test_audio_without_reference_reports_nothing_to_score(setup: dict[str, Path], tmp_path: Path) -> None:
+    """A data directory of wav.scp alone: hypotheses written, no PER or WER of 0.00, and report.json
+    has no ``phones``/``words`` block (``unscored`` counts the utterances)."""
+    only_wavs = tmp_path / "only_wavs"
+    only_wavs.mkdir()
+    shutil.copy(setup["data"] / "wav.scp", only_wavs / "wav.scp")
+    out = tmp_path / "out"
+    proc = command(
+        "decode",
+        f"model_dir={setup['model']}",
+        f"data_dir={only_wavs}",
+        "decoder=lexicon",
+        f"out_dir={out}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert "phones" not in report and "words" not in report
+    assert report["utterances"] == 2 and report["unscored"] == 2
+    text = (out / "report.txt").read_text()
+    assert "nothing to score: none of the 2 decoded utterances has reference phones" in text
+    assert "%PER" not in text and "%WER" not in text and "0.00" not in text
+    assert "nothing to score" in proc.stdout
+    assert {line.split()[0] for line in (out / "hyp.txt").read_text().splitlines()} == {"u000", "u001"}
+    assert (out / "words.txt").is_file() and (out / "spans.txt").read_text().strip()
+
+
+def test_partly_referenced_data_scores_only_the_referenced(setup: dict[str, Path], tmp_path: Path) -> None:
+    """Utterances without reference phones are decoded, counted as ``unscored`` and left out of the PER."""
+    data = DataDir.load(setup["data"])
+    data.phones = {"u000": data.phones["u000"]}
+    data.save(tmp_path / "partial")
+    out = tmp_path / "out"
+    proc = command(
+        "decode", f"model_dir={setup['model']}", f"data_dir={tmp_path / 'partial'}", f"out_dir={out}", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["utterances"] == 2 and report["unscored"] == 1
+    assert report["phones"]["utterances"] == 1 and report["phones"]["reference_length"] == 2
+    assert "1 decoded utterances have no reference phones and are not scored" in (out / "report.txt").read_text()
+
+
+def test_align_plot_and_synth_answer_user_errors_in_one_line(setup: dict[str, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(setup["model"], broken)
+    (broken / "phones.txt").write_text("")
+    proc = command("align", str(broken), str(setup["data"]), str(tmp_path / "aligned"), cwd=tmp_path)
+    assert_user_error(proc, "phonrec-align", str(broken / "phones.txt"))
+    assert not (tmp_path / "aligned").exists()
+
+    proc = command("plot", "posteriorgram", str(setup["model"]), "missing.wav", "--out", "p.png", cwd=tmp_path)
+    assert_user_error(proc, "phonrec-plot", "missing.wav", "no such file")
+
+    (tmp_path / "a_file").write_text("")
+    proc = command("synth", str(tmp_path / "a_file" / "corpus"), "--num-utts", "3", "--quiet", cwd=tmp_path)
+    assert proc.returncode == EXIT_USER_ERROR and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.startswith("phonrec-synth: error: ") and "a_file" in proc.stderr.splitlines()[0]
