@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from phonrec.lexicon import normalise_word
+from phonrec.phones import PhoneSet
 
 NEG_INF = -np.inf
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -54,6 +55,14 @@ class PhoneBigram:
         """``log P(cur | prev)``; ``prev=None`` is the sentence start, ``cur=None`` the end."""
         K = self.num_phones
         return float(self.log_probs[K if prev is None else prev, K if cur is None else cur])
+
+    @classmethod
+    def from_phones(cls, sequences: Iterable[Sequence[str]], phone_set: PhoneSet) -> "PhoneBigram":
+        """Fit on phone-symbol sequences (e.g. a data directory's ``phones``) over ``phone_set``'s ids;
+        silence and symbols outside ``phone_set`` are dropped."""
+        ps = phone_set
+        ids = [[ps.index(p) for p in seq if p in ps and p != ps.silence] for seq in sequences]
+        return cls.fit(ids, num_phones=len(ps))
 
     @classmethod
     def fit(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -34,27 +34,23 @@ import torch
 from tqdm import tqdm
 
 from phonrec.audio import AudioError, load_audio, validate_waveform, warn_if_truncated
-from phonrec.decode.beam import phone_beam_search
 from phonrec.decode.config import (
-    BeamConfig,
     DecoderConfig,
-    GreedyConfig,
     LexiconConfig,
     decoder_config_from,
     resolve_min_duration,
 )
-from phonrec.decode.greedy import greedy
-from phonrec.decode.lexicon import Hypothesis, LexiconDecoder
+from phonrec.decode.lexicon import Hypothesis
+from phonrec.decode.search import Search, build_search
 from phonrec.features import CMVN, FeatureConfig, compute_features, normalise, num_frames
 from phonrec.lexicon import Lexicon
 from phonrec.lm import PhoneBigram
 from phonrec.model_dir import DECODERS, DecodingDefaults, read_model_dir
 from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
-from phonrec.spans import Span, frames_to_seconds
+from phonrec.spans import frames_to_seconds
 
 DecoderName = Literal["greedy", "beam", "lexicon"]
-Search = Callable[[torch.Tensor], tuple[list[Span], list[tuple[str, int, int]] | None]]
 
 
 @dataclass
@@ -218,41 +214,21 @@ class Transcriber:
         return cfg
 
     def _search(self, cfg: DecoderConfig) -> Search:
-        """``log_probs (T, K) -> (spans, word spans in frames | None)`` for ``cfg`` (built once)."""
-        if cfg in self._searches:
-            return self._searches[cfg]
-        blank, md = self.phone_set.blank_id, cfg.min_duration
-        if isinstance(cfg, GreedyConfig):
-            search: Search = lambda lp: (greedy(lp, blank=blank, min_duration=md), None)  # noqa: E731
-        elif isinstance(cfg, BeamConfig):
-            lm, width, weight = self.phone_bigram, cfg.beam, cfg.lm_weight
-            search = lambda lp: (  # noqa: E731
-                phone_beam_search(lp, lp.shape[0], lm, blank=blank, beam=width, lm_weight=weight, min_duration=md),
-                None,
-            )
-        elif isinstance(cfg, LexiconConfig):
-            if self.lexicon is None:
+        """The search for ``cfg`` (:func:`phonrec.decode.search.build_search`), built once per config."""
+        if cfg not in self._searches:
+            if isinstance(cfg, LexiconConfig) and self.lexicon is None:
                 raise ValueError(
                     "decoder='lexicon' needs a lexicon: a lexicon.txt in the model directory, "
                     "or Transcriber.from_pretrained(..., lexicon=FILE)"
                 )
-            decoder = LexiconDecoder(
-                self.lexicon, self.phone_set, beam=cfg.beam, word_penalty=cfg.word_penalty, min_duration=md
+            self._searches[cfg] = build_search(
+                cfg, self.phone_set, phone_bigram=self.phone_bigram, lexicon=self.lexicon
             )
-            lexicon, phone_set = self.lexicon, self.phone_set
-
-            def search(lp: torch.Tensor) -> tuple[list[Span], list[tuple[str, int, int]]]:
-                hyps = decoder.decode(lp)
-                # no path through the lexicon fits the frames (too few for min_duration): no words
-                return (hyps[0].spans, word_frame_spans(hyps[0], lexicon, phone_set)) if hyps else ([], [])
-
-        else:
-            raise TypeError(f"not a decoder config: {cfg!r}")
-        self._searches[cfg] = search
-        return search
+        return self._searches[cfg]
 
     def _result(self, log_probs: torch.Tensor, cfg: DecoderConfig, posteriors: bool) -> Transcription:
-        spans, words = self._search(cfg)(log_probs)
+        spans, hypothesis = self._search(cfg)(log_probs)
+        words = None if hypothesis is None else word_frame_spans(hypothesis, self.lexicon, self.phone_set)
         symbols = self.phone_set.symbols
 
         def seconds(frames: int) -> float:

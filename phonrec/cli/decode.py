@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -42,17 +42,14 @@ from phonrec.audio import AudioError, load_audio
 from phonrec.cli.errors import user_errors
 from phonrec.config import CONF_DIR, ConfigError
 from phonrec.data.datadir import DataDir
-from phonrec.decode.beam import phone_beam_search
 from phonrec.decode.config import (
     BeamConfig,
     DecoderConfig,
-    GreedyConfig,
     LexiconConfig,
     decoder_config_from,
     resolve_min_duration,
 )
-from phonrec.decode.greedy import greedy
-from phonrec.decode.lexicon import LexiconDecoder
+from phonrec.decode.search import Search, build_search
 from phonrec.lexicon import Lexicon
 from phonrec.lm import PhoneBigram, WordLM
 from phonrec.metrics import ErrorCounts, format_report, frame_accuracy, per, wer
@@ -66,7 +63,6 @@ PROG = "phonrec-decode"
 EXAMPLE = f"{PROG} model_dir=exp/synth/ctc/model data_dir=data/synth/test"
 REQUIRED_KEYS = ("model_dir", "data_dir")
 
-Search = Callable[[torch.Tensor], tuple[list[Any], list[str] | None]]  # log_probs -> (spans, words | None)
 _WORKER: dict[str, Search] = {}
 
 
@@ -79,63 +75,29 @@ def load_word_lm(path: Path) -> WordLM:
     )
 
 
-def build_decoder(
-    cfg: DecoderConfig, phone_set: PhoneSet, model_dir: Path, train_phones: list[list[int]] | None
-) -> Search:
-    """A function ``log_probs (T, K) -> (spans, words | None)`` for the ``decoder`` config."""
-    blank = phone_set.blank_id
-    if isinstance(cfg, GreedyConfig):
-        return lambda lp: (greedy(lp, blank=blank, min_duration=cfg.min_duration), None)
-    if isinstance(cfg, BeamConfig):
-        lm = None
-        if cfg.phone_lm:
-            lm = PhoneBigram.load(cfg.phone_lm)
-        elif train_phones:
-            lm = PhoneBigram.fit(train_phones, num_phones=len(phone_set))
-        return lambda lp: (
-            phone_beam_search(
-                lp, lp.shape[0], lm, blank=blank, beam=cfg.beam, lm_weight=cfg.lm_weight, min_duration=cfg.min_duration
-            ),
-            None,
-        )
+def build_decoder(cfg: DecoderConfig, phone_set: PhoneSet, model_dir: Path) -> Search:
+    """The search for the ``decoder`` config (:func:`phonrec.decode.search.build_search`), with the
+    files it names loaded: the beam's bigram (``phone_lm``, or fitted on ``train_data``'s phones),
+    the lexicon (``decoder.lexicon`` or ``<model_dir>/lexicon.txt``) and its word LM."""
+    bigram = lexicon = word_lm = None
+    if isinstance(cfg, BeamConfig) and cfg.phone_lm:
+        bigram = PhoneBigram.load(cfg.phone_lm)
+    elif isinstance(cfg, BeamConfig) and cfg.train_data:
+        phones = DataDir.load(cfg.train_data).phones
+        bigram = PhoneBigram.from_phones(phones.values(), phone_set) if phones else None
     if isinstance(cfg, LexiconConfig):
         lex_path = Path(cfg.lexicon or model_dir / "lexicon.txt")
         if not lex_path.is_file():
             hint = "" if cfg.lexicon else " (the model directory has no lexicon: give decoder.lexicon=FILE)"
             raise FileNotFoundError(f"decoder.lexicon: {lex_path} does not exist{hint}")
-        decoder = LexiconDecoder(
-            Lexicon.from_kaldi(lex_path),
-            phone_set,
-            lm=load_word_lm(Path(cfg.lm)) if cfg.lm else None,
-            lm_weight=cfg.lm_weight,
-            word_penalty=cfg.word_penalty,
-            beam=cfg.beam,
-            min_duration=cfg.min_duration,
-        )
-
-        def run(lp: torch.Tensor) -> tuple[list[Any], list[str]]:
-            hyps = decoder.decode(lp)
-            # no path through the lexicon survived (e.g. too few frames for min_duration): an
-            # empty hypothesis, scored as deletions like sclite does, and counted in the report
-            return (hyps[0].spans, hyps[0].words) if hyps else ([], [])
-
-        return run
-    raise TypeError(f"build_decoder: not a decoder config: {cfg!r}")
+        lexicon = Lexicon.from_kaldi(lex_path)
+        word_lm = load_word_lm(Path(cfg.lm)) if cfg.lm else None
+    return build_search(cfg, phone_set, phone_bigram=bigram, lexicon=lexicon, word_lm=word_lm)
 
 
-def train_phone_ids(cfg: DecoderConfig, phone_set: PhoneSet) -> list[list[int]] | None:
-    """The phone-id sequences of ``decoder.train_data`` (silence dropped) that fit the beam's bigram,
-    or ``None`` when no bigram is to be fitted."""
-    if not isinstance(cfg, BeamConfig) or cfg.phone_lm or not cfg.train_data:
-        return None
-    train = DataDir.load(cfg.train_data)
-    ps = phone_set
-    return [[ps.index(p) for p in seq if p in ps and p != ps.silence] for seq in (train.phones or {}).values()]
-
-
-def _init_worker(cfg: DecoderConfig, phone_set: PhoneSet, model_dir: Path, train_phones) -> None:
+def _init_worker(cfg: DecoderConfig, phone_set: PhoneSet, model_dir: Path) -> None:
     torch.set_num_threads(1)
-    _WORKER["decode"] = build_decoder(cfg, phone_set, model_dir, train_phones)
+    _WORKER["decode"] = build_decoder(cfg, phone_set, model_dir)
 
 
 def _decode_one(item: tuple[str, torch.Tensor]):
@@ -143,9 +105,10 @@ def _decode_one(item: tuple[str, torch.Tensor]):
     utt, lp = item
     t0 = time.perf_counter()
     try:
-        spans, words = _WORKER["decode"](lp)
+        spans, hypothesis = _WORKER["decode"](lp)
     except ValueError as e:
         return utt, [], None, time.perf_counter() - t0, str(e)
+    words = None if hypothesis is None else hypothesis.words
     return utt, spans, words, time.perf_counter() - t0, None
 
 
@@ -299,7 +262,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.num_threads)
     tr = Transcriber.from_pretrained(model_dir, device=cfg.get("device", "cpu"))
     dcfg = resolve_min_duration(dcfg, tr.hop_ms, tr.phone_set.blank_id is None)
-    args = (dcfg, tr.phone_set, model_dir, train_phone_ids(dcfg, tr.phone_set))
+    args = (dcfg, tr.phone_set, model_dir)
     _init_worker(*args)  # builds the decoder now: a bad lexicon or LM fails before the network pass
     out_dir.mkdir(parents=True, exist_ok=True)  # only once the model and the decoder are known to load
 

@@ -225,8 +225,7 @@ def write_defaults(args: argparse.Namespace) -> None:
         train = DataDir.load(args.bigram_from)
         if not train.phones:
             raise ValueError(f"{args.bigram_from}: no phones file to fit the phone bigram on")
-        sequences = [[ps.index(p) for p in seq if p in ps and p != ps.silence] for seq in train.phones.values()]
-        bigram = PhoneBigram.fit(sequences, num_phones=len(ps))
+        bigram = PhoneBigram.from_phones(train.phones.values(), ps)
     decoder = args.decoder or ("lexicon" if args.lexicon else "greedy")
     defaults = write_decoding_defaults(
         model_dir,
