@@ -37,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file, save_file
 
 from phonrec.config import ConfigError, dataclass_from
+from phonrec.decode.config import DECODER_CONFIGS
 from phonrec.features import CMVN, FeatureConfig, features_from_group
 from phonrec.lexicon import Lexicon
 from phonrec.lm import PhoneBigram
@@ -53,7 +54,7 @@ CONFIG, WEIGHTS, PHONES, CMVN_FILE, LEXICON, DECODING, PHONE_BIGRAM = (
     "phone_bigram.json",
 )
 REQUIRED = (CONFIG, WEIGHTS, PHONES)
-DECODERS = ("greedy", "beam", "lexicon")
+DECODERS = tuple(DECODER_CONFIGS)  # the searches decoding.yaml may name
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,19 @@ def write_model_dir(
     (out / CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def check_model_dir(model_dir: str | Path) -> Path:
+    """``model_dir`` as a path, after checking it holds the files every model directory has.
+
+    Raises:
+        FileNotFoundError: naming the directory and the first missing file.
+    """
+    model_dir = Path(model_dir)
+    for name in REQUIRED:
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir}: not a phonrec model directory (missing {name})")
+    return model_dir
+
+
 def _load_weights(model: BiLSTM, path: Path, num_symbols: int) -> None:
     try:
         state = load_file(str(path))
@@ -164,10 +178,7 @@ def write_decoding_defaults(
         ValueError: an invalid decoder or duration, a bigram of the wrong size, or ``decoder="lexicon"``
             with no lexicon.
     """
-    model_dir = Path(model_dir)
-    for name in REQUIRED:
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir}: not a phonrec model directory (missing {name})")
+    model_dir = check_model_dir(model_dir)
     defaults = DecodingDefaults(decoder, None if min_duration_ms is None else float(min_duration_ms))
     num_symbols = len(PhoneSet.from_file(model_dir / PHONES))
     if phone_bigram is not None and phone_bigram.num_phones != num_symbols:
@@ -219,10 +230,7 @@ def read_model_dir(model_dir: str | Path) -> ModelDir:
         ValueError: ``model.safetensors`` is not safetensors, or its weights do not fit;
             ``phones.txt``, ``lexicon.txt`` or ``phone_bigram.json`` is invalid (named).
     """
-    model_dir = Path(model_dir)
-    for name in REQUIRED:
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir}: not a phonrec model directory (missing {name})")
+    model_dir = check_model_dir(model_dir)
     _load_yaml(model_dir / CONFIG)  # a syntax error names the file (OmegaConf's own error does not)
     cfg = OmegaConf.load(model_dir / CONFIG)
     phone_set = PhoneSet.from_file(model_dir / PHONES)

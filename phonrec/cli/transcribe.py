@@ -54,7 +54,7 @@ from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
 from phonrec.data.textgrid import write_textgrid
 from phonrec.lm import PhoneBigram
-from phonrec.model_dir import PHONES, write_decoding_defaults
+from phonrec.model_dir import DECODERS, PHONES, write_decoding_defaults
 from phonrec.phones import PhoneSet
 from phonrec.transcribe import Transcriber, Transcription
 
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(AUDIO_EXTENSIONS),
         help="extensions searched for in folders (default: %(default)s)",
     )
-    p.add_argument("--decoder", choices=["greedy", "beam", "lexicon"], help="default: the model's (decoding.yaml)")
+    p.add_argument("--decoder", choices=DECODERS, help="default: the model's (decoding.yaml)")
     p.add_argument("--min-duration-ms", type=float, help="frame-level models: shortest phone (0: none)")
     p.add_argument("--beam", type=float, help="beam width (beam) or score beam (lexicon)")
     p.add_argument("--lexicon", metavar="FILE", help="decode words with this lexicon (implies --decoder lexicon)")
