@@ -13,14 +13,11 @@ around a run belong to no span. The *emission time* of a phone, where the lectur
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
+import torch
 
 DEFAULT_HOP_MS = 10.0
 
@@ -72,9 +69,8 @@ def as_numpy_log_probs(
         ValueError: wrong rank, empty class axis, ``length`` outside ``[0, T]`` or non-finite values
             other than ``-inf``.
     """
-    torch_ = sys.modules.get("torch")  # a tensor can only exist once torch is imported: never import it here
-    if torch_ is not None and isinstance(log_probs, torch_.Tensor):
-        arr = log_probs.detach().to("cpu", torch_.float32).numpy()
+    if isinstance(log_probs, torch.Tensor):
+        arr = log_probs.detach().to("cpu", torch.float32).numpy()
     else:
         arr = np.asarray(log_probs, dtype=np.float32)
     if arr.ndim != 2:
