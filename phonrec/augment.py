@@ -32,6 +32,7 @@ from phonrec.features import (
     FeatureConfig,
     SpecAugmentConfig,
     add_deltas,
+    compute_features,
     dct_matrix,
     feature_window,
     fft_bin_frequencies,
@@ -603,9 +604,14 @@ def _no_specaugment() -> AdaptiveSpecAugmentConfig:
 class AugmentConfig:
     """Every augmentation's parameters; the defaults switch everything off.
 
-    Ranges are ``(low, high)`` pairs drawn uniformly (``low == high`` is a constant).
+    Ranges are ``(low, high)`` pairs drawn uniformly (``low == high`` is a constant). The Hydra
+    group ``conf/augment/*.yaml`` holds exactly these fields (``phonrec-train augment=default``).
 
     Attributes:
+        copies: augmented versions of every training utterance, computed once and cached beside
+            the clean features (the waveform stages and VTLP run at caching time, each copy with its
+            own draws); every epoch presents each utterance once, as the clean version or one of
+            the copies, drawn uniformly. 0 = the clean features only (SpecAugment still applies).
         speed_factors: speed factors drawn with equal probability per utterance (``()`` = off).
         vtlp_alpha: range of the VTLP factor (``(1, 1)`` = off); see :func:`sample_vtlp_alpha`.
         vtlp_f_hi: VTLP warp boundary in Hz (``None`` = 0.6 * Nyquist).
@@ -621,6 +627,7 @@ class AugmentConfig:
             of its fields is accepted).
     """
 
+    copies: int = 0
     speed_factors: tuple[float, ...] = ()
     vtlp_alpha: tuple[float, float] = (1.0, 1.0)
     vtlp_f_hi: float | None = None
@@ -648,6 +655,8 @@ class AugmentConfig:
             setattr(self, name, value)
             return value
 
+        if not _is_int(self.copies) or self.copies < 0:
+            raise bad("copies", "a non-negative integer")
         factors = as_tuple("speed_factors", None)
         if any(not 0.5 <= f <= 2.0 for f in factors):
             raise bad("speed_factors", "factors in [0.5, 2] (Kaldi uses 0.9, 1.0, 1.1)")
@@ -684,12 +693,29 @@ class AugmentConfig:
         if not isinstance(self.specaugment, AdaptiveSpecAugmentConfig):
             raise bad("specaugment", "an AdaptiveSpecAugmentConfig or a dict of its fields")
 
+    @property
+    def changes_waveform(self) -> bool:
+        """Whether any cached stage (speed, VTLP, noise, babble, reverberation) is on."""
+        return bool(
+            self.speed_factors
+            and set(self.speed_factors) != {1.0}
+            or tuple(self.vtlp_alpha) != (1.0, 1.0)
+            or self.noise_prob > 0
+            or self.babble_prob > 0
+            or self.reverb_prob > 0
+        )
+
+    def cache_key(self) -> dict:
+        """The fields that change the cached copies (everything but ``copies`` and ``specaugment``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("copies", "specaugment")}
+
 
 # Kaldi/ESPnet-typical settings. Speed 0.9/1.0/1.1: Ko et al. 2015 (Kaldi's and ESPnet's
 # speed-perturbation recipes). VTLP alpha ~ U[0.9, 1.1]: Jaitly & Hinton 2013. SpecAugment: phonrec's
 # own masks (2 x 15 of 80 mel bins, 2 x up to 40 frames, at most 5% of the utterance each) plus
 # ESPnet's default time-warp window of 5 frames.
 DEFAULT = AugmentConfig(
+    copies=2,
     speed_factors=(0.9, 1.0, 1.1),
     vtlp_alpha=(0.9, 1.1),
     specaugment=AdaptiveSpecAugmentConfig(
@@ -704,6 +730,7 @@ DEFAULT = AugmentConfig(
 # Masks: Park et al. 2019's LD policy frequency masks (2 x 27 bins) and Park et al. 2020's adaptive
 # time masks (p_M = 0.04 masks per frame capped at 20, size ratio p_S = 0.04), time warp 5 frames.
 STRONG = AugmentConfig(
+    copies=2,
     speed_factors=(0.9, 1.0, 1.1),
     vtlp_alpha=(0.9, 1.1),
     noise_prob=0.5,
@@ -774,3 +801,33 @@ def augment_waveform(
         mix = babble(others, _randint(*cfg.babble_speakers, generator), wave.numel(), generator)
         wave = add_noise(wave, mix, _uniform(*cfg.babble_snr_db, generator))
     return wave, factor
+
+
+def augmented_features(
+    wave: Tensor,
+    fcfg: FeatureConfig,
+    cfg: AugmentConfig,
+    generator: torch.Generator,
+    *,
+    others: Sequence[Tensor] | None = None,
+) -> tuple[Tensor, float]:
+    """The features of one augmented copy of an utterance: :func:`augment_waveform`, then the
+    features with a VTLP-warped filterbank (:func:`vtlp_logmel`, factor from :func:`sample_vtlp_alpha`).
+
+    Args:
+        wave: (N,) float waveform at ``fcfg.sample_rate``.
+        fcfg: the features to compute.
+        cfg: the augmentation.
+        generator: random source (seed it per utterance and copy for reproducible caches).
+        others: (N_i,) other training utterances to mix babble from.
+
+    Returns:
+        feats: (T', fcfg.dim) float32.
+        speed_factor: the speed factor used; frame labels are rescaled by it
+            (:func:`scale_frame_labels`).
+    """
+    wave, factor = augment_waveform(wave, fcfg.sample_rate, cfg, generator, others=others)
+    alpha = sample_vtlp_alpha(cfg, generator)
+    if alpha == 1.0:
+        return compute_features(wave, fcfg, generator=generator), factor
+    return vtlp_logmel(wave, fcfg, alpha, f_hi=cfg.vtlp_f_hi, generator=generator), factor

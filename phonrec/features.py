@@ -92,9 +92,9 @@ class FeatureConfig:
     """What :func:`compute_features` computes. Fields set to ``None`` take the kind's default
     (see the module docstring); the resolved values are the ``resolved_*`` properties.
 
-    The Hydra group ``conf/features/*.yaml`` holds exactly these fields plus two keys read by the
-    training code, not by this class: ``cmvn: global|utterance|none`` and ``specaugment:``
-    (the fields of :class:`SpecAugmentConfig`).
+    The Hydra group ``conf/features/*.yaml`` holds exactly these fields plus one key read by the
+    training code, not by this class: ``cmvn: global|utterance|none`` (SpecAugment is the
+    ``augment`` group's).
 
     Attributes:
         kind: ``"logmel"``, ``"kaldi_fbank"`` or ``"mfcc"``.
@@ -824,18 +824,17 @@ def spec_augment(
 # The features config group
 
 
-def features_from_group(
-    values: dict[str, Any], prefix: str = "features"
-) -> tuple[FeatureConfig, str, SpecAugmentConfig | None]:
-    """Split the ``features`` group (a plain dict) into the extractor config, the CMVN mode and
-    SpecAugment, each validated: an unknown or mistyped key fails naming ``features.key``.
+def features_from_group(values: dict[str, Any], prefix: str = "features") -> tuple[FeatureConfig, str]:
+    """Split the ``features`` group (a plain dict) into the extractor config and the CMVN mode, each
+    validated: an unknown or mistyped key fails naming ``features.key``.
 
-    Training and every model-directory reader go through this one function.
+    Training and every model-directory reader go through this one function. SpecAugment is the
+    ``augment`` group's (``augment.specaugment``); model directories written before it moved there
+    carry a ``specaugment`` entry here, which is training-only and ignored.
     """
     values = dict(values)
     cmvn_mode = values.pop("cmvn", "global")
-    specaug = values.pop("specaugment", None)
+    values.pop("specaugment", None)
     if cmvn_mode not in CMVN_MODES:
         raise ConfigError(f"{prefix}.cmvn must be global, utterance or none, got {cmvn_mode!r}")
-    spec = dataclass_from(SpecAugmentConfig, specaug, f"{prefix}.specaugment") if specaug else None
-    return dataclass_from(FeatureConfig, values, prefix), cmvn_mode, spec
+    return dataclass_from(FeatureConfig, values, prefix), cmvn_mode

@@ -235,7 +235,7 @@ def read_model_dir(model_dir: str | Path) -> ModelDir:
     cfg = OmegaConf.load(model_dir / CONFIG)
     phone_set = PhoneSet.from_file(model_dir / PHONES)
     try:
-        fcfg, cmvn_mode, _ = features_from_group(OmegaConf.to_container(cfg.features, resolve=True))
+        fcfg, cmvn_mode = features_from_group(OmegaConf.to_container(cfg.features, resolve=True))
         with torch.random.fork_rng(devices=[]):
             model = build_model(cfg, fcfg.dim, len(phone_set))
     except ConfigError as e:

@@ -24,18 +24,21 @@ starts afresh (the earlier checkpoints are deleted, its model is replaced at the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from phonrec.augment import AdaptiveSpecAugmentConfig, AugmentConfig, adaptive_spec_augment
 from phonrec.checkpoint import (
     ResumeState,
     average_state_dicts,
@@ -46,7 +49,14 @@ from phonrec.checkpoint import (
 )
 from phonrec.config import ConfigError, dataclass_from
 from phonrec.data.datadir import DataDir
-from phonrec.data.dataset import BucketBatchSampler, FeatureCache, UtteranceDataset, collate, sequence_label
+from phonrec.data.dataset import (
+    BucketBatchSampler,
+    FeatureCache,
+    PooledDataset,
+    UtteranceDataset,
+    collate,
+    sequence_label,
+)
 from phonrec.decode.greedy import greedy_batch
 from phonrec.distributed import (
     all_reduce_sum,
@@ -66,7 +76,7 @@ from phonrec.divergences import (
     divergence_spec,
     frame_weights,
 )
-from phonrec.features import CMVN, FeatureConfig, SpecAugmentConfig, features_from_group, normalise, spec_augment
+from phonrec.features import CMVN, FeatureConfig, features_from_group, normalise
 from phonrec.metrics import ErrorCounts, edit_distance
 from phonrec.model_dir import WEIGHTS, build_model, read_model_dir, write_model_dir
 from phonrec.phones import PhoneSet
@@ -155,15 +165,37 @@ def check_run_dir(exp_dir: Path, tc: TrainerConfig) -> None:
     )
 
 
-def feature_config(cfg: DictConfig) -> tuple[FeatureConfig, str, SpecAugmentConfig | None]:
-    """The validated ``features`` group: extractor config, CMVN mode, SpecAugment (or None)."""
+def feature_config(cfg: DictConfig) -> tuple[FeatureConfig, str]:
+    """The validated ``features`` group: extractor config and CMVN mode."""
+    if "specaugment" in cfg.features:
+        raise ConfigError("features.specaugment: SpecAugment is now the augment group's (augment.specaugment.*)")
     return features_from_group(OmegaConf.to_container(cfg.features, resolve=True))
+
+
+def augment_config(cfg: DictConfig) -> AugmentConfig:
+    """The validated ``augment`` group (nothing at all when the config has none)."""
+    if cfg.get("augment") is None:
+        return AugmentConfig()
+    acfg = dataclass_from(AugmentConfig, OmegaConf.to_container(cfg.augment, resolve=True), "augment")
+    if acfg.changes_waveform and acfg.copies == 0:
+        raise ConfigError(
+            "augment.copies: speed, VTLP, noise, babble and reverberation are applied when the augmented "
+            "copies of the training set are cached; set augment.copies >= 1 (e.g. 2) or switch them off"
+        )
+    return acfg
+
+
+def masks_on(spec: AdaptiveSpecAugmentConfig) -> bool:
+    """Whether SpecAugment changes anything (masks of non-zero width, or time warping)."""
+    freq = spec.freq_masks > 0 and spec.freq_width > 0
+    time = (spec.time_masks > 0 or spec.time_masks_per_frame > 0) and spec.time_width > 0
+    return freq or time or spec.time_warp > 0
 
 
 # --- building blocks ----------------------------------------------------------------------------
 
 
-def build_phone_set(cfg: DictConfig, train: DataDir, spec: DivergenceSpec) -> PhoneSet:
+def build_phone_set(cfg: DictConfig, train: Sequence[DataDir], spec: DivergenceSpec) -> PhoneSet:
     """The output inventory: ``data.phones`` (a built-in name such as ``cmu39+sil``, or a phones.txt)
     if given; else the 39 CMU phones + ``sil`` when the training data uses only those, or the
     sorted symbols of the training data (after ``data.phone_map``).
@@ -176,11 +208,11 @@ def build_phone_set(cfg: DictConfig, train: DataDir, spec: DivergenceSpec) -> Ph
     elif cfg.data.get("phones"):
         ps = PhoneSet.from_file(cfg.data.phones)
     elif spec.target == "label":
-        ps = PhoneSet.from_symbols(sorted({sequence_label(t) for t in train.text.values() if t.strip()}))
+        ps = PhoneSet.from_symbols(sorted({sequence_label(t) for d in train for t in d.text.values() if t.strip()}))
     else:
         phone_map = dict(cfg.data.get("phone_map") or {})
         symbols: set[str] = {"sil"}
-        for table in (train.phones, train.alignments):
+        for table in [t for d in train for t in (d.phones, d.alignments)]:
             if table:
                 symbols.update(phone_map.get(p, p) for seq in table.values() for p in seq)
         symbols.discard("")  # phones the map deletes
@@ -360,18 +392,74 @@ def init_from_model_dir(model: torch.nn.Module, phone_set: PhoneSet, model_dir: 
 # --- the run ------------------------------------------------------------------------------------
 
 
+def split_dirs(cfg: DictConfig, split: str) -> list[str]:
+    """The data directories of ``data.<split>``: one path, or a list of them (pooled corpora)."""
+    value = cfg.data.get(split)
+    paths = [value] if isinstance(value, str) else list(value or [])
+    if not paths or not all(isinstance(p, str) and p for p in paths):
+        raise ConfigError(
+            f"data.{split} must name a data directory or a list of them, e.g. data.{split}=data/synth/{split} "
+            f"or 'data.{split}=[data/a/{split},data/b/{split}]'"
+        )
+    for path in paths:
+        if not Path(path).is_dir():
+            raise ConfigError(f"data.{split}={path}: no such directory")
+    return paths
+
+
+def train_weights(cfg: DictConfig, num_dirs: int) -> list[float]:
+    """``data.train_weights``: one sampling weight per training directory (default 1 each)."""
+    weights = cfg.data.get("train_weights")
+    if weights is None:
+        return [1.0] * num_dirs
+    weights = list(weights)
+    if len(weights) != num_dirs or not all(isinstance(w, (int, float)) and w > 0 for w in weights):
+        raise ConfigError(f"data.train_weights must be {num_dirs} positive numbers (one per data.train), got {weights}")
+    return [float(w) for w in weights]
+
+
+def cache_name(split: str, path: str, index: int, fcfg: FeatureConfig) -> str:
+    """Cache folder of a split's ``index``-th directory: ``train-logmel`` for the first (as before
+    pooling), ``train-logmel-<dir name>-<hash>`` for the others."""
+    if index == 0:
+        return f"{split}-{fcfg.kind}"
+    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:8]
+    return f"{split}-{fcfg.kind}-{Path(path).name}-{digest}"
+
+
 def load_split(
-    cfg: DictConfig, split: str, fcfg: FeatureConfig, exp_dir: Path, progress: bool
-) -> tuple[DataDir, FeatureCache]:
-    """The data directory ``data.<split>`` and its feature cache (built on first use)."""
-    path = cfg.data.get(split)
-    if not path:
-        raise ConfigError(f"data.{split} must name a data directory, e.g. data.{split}=data/synth/{split}")
-    if not Path(path).is_dir():
-        raise ConfigError(f"data.{split}={path}: no such directory")
-    data = DataDir.load(path)
+    cfg: DictConfig,
+    split: str,
+    fcfg: FeatureConfig,
+    exp_dir: Path,
+    progress: bool,
+    augment: AugmentConfig | None = None,
+) -> list[tuple[DataDir, FeatureCache, list[FeatureCache]]]:
+    """Every data directory of ``data.<split>`` with its feature cache (built on first use) and, with
+    ``augment`` (training only), its ``augment.copies`` augmented caches."""
     cache_root = Path(cfg.data.get("cache_dir") or (exp_dir / "cache"))
-    return data, FeatureCache.build(data, fcfg, cache_root / f"{split}-{fcfg.kind}", progress=progress)
+    out = []
+    for i, path in enumerate(split_dirs(cfg, split)):
+        data = DataDir.load(path)
+        name = cache_name(split, path, i, fcfg)
+        cache = FeatureCache.build(data, fcfg, cache_root / name, progress=progress)
+        copies = []
+        if augment is not None and augment.copies:
+            key = hashlib.sha1(json.dumps(augment.cache_key(), sort_keys=True, default=list).encode()).hexdigest()[:8]
+            for k in range(1, augment.copies + 1):
+                copies.append(
+                    FeatureCache.build(
+                        data,
+                        fcfg,
+                        cache_root / f"{name}-aug{key}-{k}",
+                        progress=progress,
+                        augment=augment,
+                        copy=k,
+                        seed=cfg.seed,
+                    )
+                )
+        out.append((data, cache, copies))
+    return out
 
 
 @dataclass
@@ -383,7 +471,8 @@ class Run:
     div: DivergenceConfig
     spec: DivergenceSpec
     cmvn_mode: str
-    spec_cfg: SpecAugmentConfig | None
+    spec_cfg: AdaptiveSpecAugmentConfig | None
+    train_set: PooledDataset
     rank: int
     world: int
     device: torch.device
@@ -422,7 +511,7 @@ class Run:
 
 
 def build_loaders(
-    tc: TrainerConfig, train_set: UtteranceDataset, dev_set: UtteranceDataset, seed: int, rank: int, world: int
+    tc: TrainerConfig, train_set: PooledDataset, dev_set: PooledDataset, seed: int, rank: int, world: int
 ) -> tuple[BucketBatchSampler, DataLoader, DataLoader]:
     """Length-bucketed loaders: the training one shuffled per epoch and split over ranks."""
     sampler = BucketBatchSampler(
@@ -448,7 +537,9 @@ def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
     """Validate the config, seed, load the data, build the model and its optimiser (in that order:
     the torch RNG calls happen as in every earlier version, so a seeded run repeats)."""
     tc = trainer_config(cfg)
-    fcfg, cmvn_mode, spec_cfg = feature_config(cfg)
+    fcfg, cmvn_mode = feature_config(cfg)
+    acfg = augment_config(cfg)
+    spec_cfg = acfg.specaugment if masks_on(acfg.specaugment) else None
     div = divergence_config(OmegaConf.to_container(cfg.divergence, resolve=True))
     spec = divergence_spec(div.name)
     if tc.num_threads:
@@ -462,17 +553,32 @@ def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
     torch.manual_seed(cfg.seed)
 
     progress = tc.progress and rank == 0
-    train_data, train_cache = load_split(cfg, "train", fcfg, exp_dir, progress)
-    dev_data, dev_cache = load_split(cfg, "dev", fcfg, exp_dir, progress)
-    phone_set = build_phone_set(cfg, train_data, spec)
+    train_splits = load_split(cfg, "train", fcfg, exp_dir, progress, augment=acfg)
+    dev_splits = load_split(cfg, "dev", fcfg, exp_dir, progress)
+    phone_set = build_phone_set(cfg, [d for d, _, _ in train_splits], spec)
     phone_map = dict(cfg.data.get("phone_map") or {})
-    train_set = UtteranceDataset(train_data, train_cache, phone_set, spec.target, phone_map=phone_map)
-    dev_set = UtteranceDataset(dev_data, dev_cache, phone_set, spec.target, phone_map=phone_map)
-    cmvn = CMVN.fit(train_cache.iter_features()) if cmvn_mode == "global" else None
+
+    def dataset(splits, weights=None) -> PooledDataset:
+        parts = [
+            UtteranceDataset(data, cache, phone_set, spec.target, phone_map=phone_map, versions=copies)
+            for data, cache, copies in splits
+        ]
+        return PooledDataset(parts, weights, seed=cfg.seed)
+
+    train_set = dataset(train_splits, train_weights(cfg, len(train_splits)))
+    dev_set = dataset(dev_splits)
+    cmvn = (
+        CMVN.fit(feats for _, cache, _ in train_splits for feats in cache.iter_features())
+        if cmvn_mode == "global"
+        else None
+    )
     log.info(
-        "train: %d utterances (%d skipped), dev: %d; %d output symbols; device %s, world %d",
+        "train: %d utterances (%d skipped) in %d corpora, %d augmented copies, dev: %d; %d output symbols; "
+        "device %s, world %d",
         len(train_set),
-        len(train_cache.bad) + len(train_set.skipped),
+        sum(len(cache.bad) for _, cache, _ in train_splits) + len(train_set.skipped),
+        len(train_splits),
+        acfg.copies,
         len(dev_set),
         len(phone_set),
         device,
@@ -498,6 +604,7 @@ def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
         spec,
         cmvn_mode,
         spec_cfg,
+        train_set,
         rank,
         world,
         device,
@@ -536,7 +643,7 @@ def train_step(r: Run, batch: dict, epoch: int, spec_gen: torch.Generator, autoc
     batch was skipped for a non-finite divergence (``trainer.nonfinite=skip``)."""
     feats = normalise(batch["feats"], r.cmvn_mode, r.cmvn, batch["lengths"])
     if r.spec_cfg is not None:
-        feats = spec_augment(feats, batch["lengths"], r.spec_cfg, generator=spec_gen)
+        feats = adaptive_spec_augment(feats, batch["lengths"], r.spec_cfg, generator=spec_gen)
     batch["feats"] = feats
     with autocast:
         loss, _, out_lengths = compute_loss(r.ddp_model, batch, r.div, r.device, r.subsample)
@@ -564,7 +671,8 @@ def train_step(r: Run, batch: dict, epoch: int, spec_gen: torch.Generator, autoc
 
 def train_one_epoch(r: Run, epoch: int) -> dict[str, float]:
     """Train one epoch; returns its training metrics (loss, throughput, padding, lr, skipped batches)."""
-    r.sampler.set_epoch(epoch)
+    r.train_set.set_epoch(epoch)
+    r.sampler.set_epoch(epoch, r.train_set.lengths())
     spec_gen = torch.Generator()
     spec_gen.manual_seed(r.cfg.seed * 1000 + epoch * r.world + r.rank)
     autocast = (
@@ -675,21 +783,22 @@ def run(rank: int, world_size: int, cfg: DictConfig) -> dict[str, float]:
 def prepare_features(cfg: DictConfig) -> None:
     """Compute and cache the features of every split named in ``data`` (train, dev, test), and
     report the global CMVN statistics of the training split. Training reuses the caches."""
-    fcfg, _, _ = feature_config(cfg)
+    fcfg, _ = feature_config(cfg)
     exp_dir = Path(cfg.exp_dir)
     for split in ("train", "dev", "test"):
         if cfg.data.get(split):
-            data, cache = load_split(cfg, split, fcfg, exp_dir, progress=True)
-            frames = sum(cache.lengths().values())
+            splits = load_split(cfg, split, fcfg, exp_dir, progress=True)
+            caches = [cache for _, cache, _ in splits]
+            frames = sum(n for cache in caches for n in cache.lengths().values())
             log.info(
                 "%s: %d utterances, %d frames (%.2f h), %d bad",
                 split,
-                len(cache.index),
+                sum(len(cache.index) for cache in caches),
                 frames,
                 frames * fcfg.hop_ms / 3.6e6,
-                len(cache.bad),
+                sum(len(cache.bad) for cache in caches),
             )
             if split == "train":
-                cmvn = CMVN.fit(cache.iter_features())
+                cmvn = CMVN.fit(feats for cache in caches for feats in cache.iter_features())
                 exp_dir.mkdir(parents=True, exist_ok=True)
                 cmvn.save(exp_dir / "cmvn.json")

@@ -38,7 +38,7 @@ def noise_overrides(tmp_path: Path, data: Path, extra: list[str] = ()) -> list[s
         "model.layers=1",
         "model.dropout=0.0",
         "features.n_mels=20",
-        "features.specaugment=null",
+        "augment=none",
         "trainer.num_threads=1",
         *extra,
     ]
@@ -100,12 +100,12 @@ def make_model_dir(
             f"model.layers={layers}",
             "model.dropout=0.0",
             f"features.n_mels={n_mels}",
-            "features.specaugment=null",
+            "augment=none",
             f"exp_dir={root / 'exp'}",
             *(["divergence=ctc"] if ctc else []),
         ]
     )
-    fcfg, _, _ = features_from_group(OmegaConf.to_container(cfg.features, resolve=True))
+    fcfg, _ = features_from_group(OmegaConf.to_container(cfg.features, resolve=True))
     ps = PhoneSet.from_symbols(phones)
     ps = ps.with_blank() if ctc else ps.without_blank()
     model = build_model(cfg, fcfg.dim, len(ps))

@@ -151,7 +151,7 @@ def train_tiny(workdir: Path, divergence: str) -> None:
                 "model.hidden=16",
                 "model.layers=1",
                 "model.dropout=0.0",
-                "features.specaugment=null",
+                "augment=none",
                 "trainer=tiny",
                 "trainer.num_threads=1",
             ]

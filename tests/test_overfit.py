@@ -68,7 +68,7 @@ def overfit(data: Path, exp: Path, overrides: list[str]) -> dict:
                 "model=small",
                 "model.hidden=128",
                 "model.dropout=0.0",
-                "features.specaugment=null",
+                "augment=none",
                 "trainer.warmup_steps=0",
                 "trainer.schedule=constant",
                 "trainer.progress=false",

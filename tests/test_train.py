@@ -62,7 +62,7 @@ def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
         "model.layers=1",
         "model.dropout=0.0",
         "features.n_mels=20",
-        "features.specaugment=null",
+        "augment=none",
         "trainer=tiny",
         "trainer.epochs=2",
         "trainer.max_frames=400",

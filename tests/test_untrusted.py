@@ -153,7 +153,10 @@ def test_wav_scp_entry_naming_a_command_is_just_a_missing_file(tmp_path: Path, c
     "override, names",
     [
         ("+features.n_mel=40", "features.n_mel"),
-        ("+features.specaugment.freq_mask=1", "features.specaugment.freq_mask"),
+        ("+augment.specaugment.freq_mask=1", "augment.specaugment"),
+        ("+features.specaugment.freq_masks=1", "augment.specaugment"),
+        ("augment.copies=-1", "augment.copies"),
+        ("augment.speed_factors=[0.9,1.1]", "augment.copies"),
         ("features.n_mels=abc", "n_mels"),
         ("features.hop_ms=fast", "hop_ms"),
         ("features.cmvn=sometimes", "features.cmvn"),

@@ -13,7 +13,8 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+import zlib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
@@ -23,6 +24,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from phonrec.audio import AudioError, load_audio
+from phonrec.augment import AugmentConfig, augmented_features, scale_frame_labels
 from phonrec.data.datadir import DataDir
 from phonrec.divergences import IGNORE_INDEX, REGISTRY
 from phonrec.features import FeatureConfig, compute_features
@@ -31,14 +33,18 @@ from phonrec.phones import PhoneSet
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
+BABBLE_POOL = 32  # babble is mixed from the last this many utterances read
 TargetKind = Literal["ctc", "aligned", "label"]
 ITEM_KEY: dict[str, str] = {spec.target: spec.item_key for spec in REGISTRY.values()}  # target kind -> item key
 
 
-def _fingerprint(data: DataDir, cfg: FeatureConfig) -> str:
-    """Hash of the feature config and every (utt, path, size, mtime) of the data directory."""
+def _fingerprint(data: DataDir, cfg: FeatureConfig, augment: dict | None = None) -> str:
+    """Hash of the feature config, the augmentation (if any) and every (utt, path, size, mtime) of
+    the data directory."""
     h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
     h.update(str(CACHE_VERSION).encode())
+    if augment is not None:
+        h.update(json.dumps(augment, sort_keys=True).encode())
     for utt in data.utts:
         path = Path(data.wavs[utt])
         try:
@@ -57,11 +63,13 @@ class FeatureCache:
         feats: ``(sum T, F)`` float32, memory-mapped.
         index: utt -> (offset, length) for every utterance that loaded.
         bad: utt -> reason, for utterances that were reported and skipped.
+        factors: utt -> speed factor of an augmented copy (absent = 1.0: the clean features).
     """
 
     feats: np.ndarray
     index: dict[str, tuple[int, int]]
     bad: dict[str, str]
+    factors: dict[str, float] = field(default_factory=dict)
 
     def __getitem__(self, utt: str) -> torch.Tensor:
         """``(T, F)`` float32 features of ``utt`` (a copy, safe to modify)."""
@@ -77,15 +85,29 @@ class FeatureCache:
 
     @classmethod
     def build(
-        cls, data: DataDir, cfg: FeatureConfig, cache_dir: str | Path, *, progress: bool = True
+        cls,
+        data: DataDir,
+        cfg: FeatureConfig,
+        cache_dir: str | Path,
+        *,
+        progress: bool = True,
+        augment: AugmentConfig | None = None,
+        copy: int = 0,
+        seed: int = 0,
     ) -> "FeatureCache":
         """Load the cache in ``cache_dir`` if it matches ``data`` and ``cfg``; else compute and write it.
+
+        With ``augment``, the cache holds augmented copy number ``copy`` (>= 1) of the data: every
+        utterance through :func:`phonrec.augment.augmented_features` with a generator seeded by
+        ``(seed, copy, utterance id)``, babble mixed from the last utterances read, and the speed
+        factors recorded in :attr:`factors`.
 
         Utterances whose audio cannot be loaded are reported (count and ids, in the log) and skipped.
         """
         cache_dir = Path(cache_dir)
         index_path = cache_dir / "index.json"
-        fingerprint = _fingerprint(data, cfg)
+        aug_key = None if augment is None else {"augment": augment.cache_key(), "copy": copy, "seed": seed}
+        fingerprint = _fingerprint(data, cfg, aug_key)
         if index_path.is_file():
             try:
                 meta = json.loads(index_path.read_text())
@@ -93,7 +115,7 @@ class FeatureCache:
                     feats = np.load(cache_dir / "feats.npy", mmap_mode="r")
                     if feats.shape == (meta["frames"], cfg.dim):
                         index = {u: (int(o), int(n)) for u, (o, n) in meta["index"].items()}
-                        return cls(feats=feats, index=index, bad=meta.get("bad", {}))
+                        return cls(feats=feats, index=index, bad=meta.get("bad", {}), factors=meta.get("factors", {}))
                 log.info("%s: feature cache is stale or incomplete; rebuilding", cache_dir)
             except (OSError, ValueError, KeyError) as e:
                 log.warning("%s: feature cache unreadable (%s); rebuilding", cache_dir, e)
@@ -103,13 +125,20 @@ class FeatureCache:
         chunks: list[np.ndarray] = []
         index: dict[str, tuple[int, int]] = {}
         bad: dict[str, str] = {}
+        factors: dict[str, float] = {}
+        recent: list[torch.Tensor] = []  # clean waveforms of the last utterances read, for babble
         offset = 0
-        for utt in tqdm(
-            data.utts, desc=f"features {cache_dir.name}", unit="utt", disable=not progress, mininterval=1.0
-        ):
+        desc = f"features {cache_dir.name}" + (f" (augmented copy {copy})" if augment is not None else "")
+        for utt in tqdm(data.utts, desc=desc, unit="utt", disable=not progress, mininterval=1.0):
             try:
                 wave = load_audio(data.wavs[utt], sample_rate=cfg.sample_rate)
-                feats = compute_features(wave, cfg).numpy().astype(np.float32, copy=False)
+                if augment is None:
+                    feats = compute_features(wave, cfg)
+                else:
+                    gen = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{copy}:{utt}".encode()))
+                    feats, factors[utt] = augmented_features(wave, cfg, augment, gen, others=recent)
+                    recent = (recent + [wave])[-BABBLE_POOL:]
+                feats = feats.numpy().astype(np.float32, copy=False)
             except (AudioError, OSError, ValueError) as e:
                 bad[utt] = str(e)
                 continue
@@ -143,10 +172,12 @@ class FeatureCache:
             "index": index,
             "bad": bad,
         }
+        if aug_key is not None:
+            meta.update(augment=json.loads(json.dumps(aug_key, default=list)), factors=factors)
         tmp_index = cache_dir / f"index.json.{os.getpid()}.tmp"
         tmp_index.write_text(json.dumps(meta))
         tmp_index.replace(index_path)
-        return cls(feats=np.load(cache_dir / "feats.npy", mmap_mode="r"), index=index, bad=bad)
+        return cls(feats=np.load(cache_dir / "feats.npy", mmap_mode="r"), index=index, bad=bad, factors=factors)
 
 
 def sequence_label(text: str) -> str:
@@ -173,6 +204,10 @@ class UtteranceDataset(Dataset):
         (sequence classification: the "phone set" is then the set of class labels).
 
     Utterances whose targets are missing or use symbols outside ``phone_set`` are reported and skipped.
+
+    ``versions`` are augmented copies of ``cache`` (:meth:`FeatureCache.build` with ``augment``):
+    :meth:`item` reads version 0 (``cache``) or one of them, with frame labels rescaled by the
+    copy's speed factor (:func:`phonrec.augment.scale_frame_labels`); indexing reads version 0.
     """
 
     def __init__(
@@ -183,10 +218,12 @@ class UtteranceDataset(Dataset):
         target: TargetKind,
         *,
         phone_map: dict[str, str] | None = None,
+        versions: Sequence[FeatureCache] = (),
     ) -> None:
         if target not in ITEM_KEY:
             raise ValueError(f"target must be one of {sorted(ITEM_KEY)}, got {target!r}")
         self.cache, self.phone_set, self.target = cache, phone_set, target
+        self.caches: list[FeatureCache] = [cache, *versions]
         self.utts: list[str] = []
         self.targets: dict[str, torch.Tensor] = {}
         skipped: dict[str, str] = {}
@@ -237,9 +274,80 @@ class UtteranceDataset(Dataset):
         """Frame count of each item, in item order (for the bucketing sampler)."""
         return [self.cache.index[u][1] for u in self.utts]
 
-    def __getitem__(self, i: int) -> dict:
+    def versions_of(self, i: int) -> list[int]:
+        """The versions (0 = clean, k = augmented copy k) that hold item ``i``."""
         utt = self.utts[i]
-        return {"utt": utt, "feats": self.cache[utt], ITEM_KEY[self.target]: self.targets[utt]}
+        return [k for k, c in enumerate(self.caches) if utt in c.index]
+
+    def length(self, i: int, version: int = 0) -> int:
+        """Frames of item ``i`` in ``version``."""
+        return self.caches[version].index[self.utts[i]][1]
+
+    def item(self, i: int, version: int = 0) -> dict:
+        """Item ``i`` read from ``version`` (0 = the clean features)."""
+        utt, cache = self.utts[i], self.caches[version]
+        target = self.targets[utt]
+        if self.target == "aligned" and version:
+            target = scale_frame_labels(target, cache.factors.get(utt, 1.0), cache.index[utt][1])
+        return {"utt": utt, "feats": cache[utt], ITEM_KEY[self.target]: target}
+
+    def __getitem__(self, i: int) -> dict:
+        return self.item(i)
+
+
+class PooledDataset(Dataset):
+    """Several :class:`UtteranceDataset` (corpora, each with its augmented versions) as one
+    training set whose items are redrawn every epoch (:meth:`set_epoch`).
+
+    Epoch ``e`` holds ``round(weights[c] * len(parts[c]))`` items of corpus ``c``: with weight 1
+    every utterance once, with 0.5 a random half, with 2 every utterance twice (a random extra
+    pass for a fractional part). Every item is read from a version drawn uniformly among those
+    holding it (the clean features and the augmented copies). One corpus with weight 1 and no
+    copies gives the corpus's own items in order, so nothing changes for a plain run. The draws
+    come from a NumPy generator seeded by ``(seed, epoch)``: every DDP rank makes the same plan.
+    """
+
+    def __init__(self, parts: Sequence[UtteranceDataset], weights: Sequence[float] | None = None, seed: int = 0):
+        if not parts:
+            raise ValueError("PooledDataset: no corpus given")
+        weights = [1.0] * len(parts) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(parts) or any(not w > 0 for w in weights):
+            raise ValueError(f"PooledDataset: expected {len(parts)} positive weights, got {list(weights)}")
+        self.parts, self.weights, self.seed = list(parts), weights, seed
+        self.plan: list[tuple[int, int, int]] = []  # (corpus, item, version)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the items and versions of epoch ``epoch``."""
+        plain = len(self.parts) == 1 and self.weights[0] == 1.0 and len(self.parts[0].caches) == 1
+        if plain:
+            self.plan = [(0, i, 0) for i in range(len(self.parts[0]))]
+            return
+        rng = np.random.default_rng([self.seed, epoch, 7])
+        plan: list[tuple[int, int, int]] = []
+        for c, (part, w) in enumerate(zip(self.parts, self.weights)):
+            n = len(part)
+            count = int(round(w * n))
+            items = np.concatenate([rng.permutation(n) for _ in range(-(-count // n))])[:count] if count else []
+            for i in items.tolist() if count else []:
+                versions = part.versions_of(i)
+                plan.append((c, i, versions[int(rng.integers(len(versions)))] if len(versions) > 1 else 0))
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def lengths(self) -> list[int]:
+        """Frames of every item of the current epoch, in item order (for the bucketing sampler)."""
+        return [self.parts[c].length(i, v) for c, i, v in self.plan]
+
+    def __getitem__(self, j: int) -> dict:
+        c, i, v = self.plan[j]
+        return self.parts[c].item(i, v)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return {u: r for part in self.parts for u, r in part.skipped.items()}
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -273,8 +381,12 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.num_replicas, self.rank, self.max_batch_size = num_replicas, rank, max_batch_size
         self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, lengths: Sequence[int] | None = None) -> None:
+        """Batches of epoch ``epoch``; ``lengths`` replaces the items' frame counts (a training set
+        redrawn per epoch, :class:`PooledDataset`)."""
         self.epoch = epoch
+        if lengths is not None:
+            self.lengths = np.asarray(lengths, dtype=np.int64)
 
     def _batches(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
