@@ -765,6 +765,19 @@ def format_speakers(summary: SpeakerSummary, name: str = "PER", unit: str = "pho
     return lines
 
 
+SPEAKER_COLUMNS = ("speakers", "spk mean", "worst (spk)", "best (spk)")
+
+
+def speaker_cells(summary: SpeakerSummary | None) -> list[str]:
+    """The recipes' table cells under ``SPEAKER_COLUMNS``, percentages to one decimal:
+    ``["2", "41.7", "66.7 (b)", "16.7 (a)"]``; ``"-"`` each without a summary (no ``utt2spk``)
+    or when no speaker has a value."""
+    if summary is None or not summary.speakers:
+        return ["-"] * len(SPEAKER_COLUMNS)
+    (w, wv), (b, bv) = summary.worst, summary.best
+    return [str(summary.speakers), f"{100 * summary.mean:.1f}", f"{100 * wv:.1f} ({w})", f"{100 * bv:.1f} ({b})"]
+
+
 def format_report(
     counts: ErrorCounts | Iterable[ErrorCounts],
     *,
