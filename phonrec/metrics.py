@@ -741,8 +741,9 @@ def format_speakers(summary: SpeakerSummary, name: str = "PER", unit: str = "pho
         | spk1         |      2 |         10 |      6 |  60.00 |
         | spk0         |      1 |         10 |      3 |  30.00 |
 
-    ``name`` heads the value column (``"accuracy"`` for ``measure="accuracy"``); speakers without
-    a reference symbol are listed last with ``-`` and left out of the summary line.
+    ``name`` heads the value column (``"accuracy"`` for ``measure="accuracy"``); ``std`` is in
+    percentage points; speakers without a reference symbol are listed last with ``-`` and left out
+    of the summary line.
     """
     label = name if summary.measure == "rate" else "accuracy"
     if summary.speakers:
