@@ -4,7 +4,8 @@ plots score through this module.
 
 Error rates are corpus-level: ``ErrorCounts`` add up substitutions, deletions, insertions and
 reference lengths over utterances and the rate is taken once at the end (never a mean of
-per-utterance rates).
+per-utterance rates). Per-speaker rates (``SpeakerSummary``) likewise sum each speaker's
+utterances first; their spread (mean, std, worst, best) is over speakers.
 
 Alignment tie-break. ``edit_distance`` and ``align_sequences`` minimise the Levenshtein cost
 ``S + D + I`` (unit costs). Among the minimum-cost alignments they pick one with the fewest
@@ -18,8 +19,8 @@ insertion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Hashable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -333,6 +334,196 @@ def wer(
     return error_rate([prep(r) for _, r, _ in pairs], [prep(h) for _, _, h in pairs])
 
 
+# --- per-speaker rates -----------------------------------------------------------------------
+
+SpeakerMeasure = Literal["rate", "accuracy"]
+SPEAKER_MEASURES: tuple[str, ...] = ("rate", "accuracy")
+
+
+def _by_utterance(refs: Any, hyps: Any, one: Any) -> dict[str, ErrorCounts]:
+    """``{utt: one({utt: ref}, {utt: hyp})}`` for two mappings keyed by utterance id (same keys)."""
+    if not (isinstance(refs, Mapping) and isinstance(hyps, Mapping)):
+        raise ValueError("per-utterance counts need refs and hyps as mappings utterance id -> symbols")
+    _paired(refs, hyps)  # the same keys on both sides, or the ids that differ are named
+    return {u: one({u: refs[u]}, {u: hyps[u]}) for u in refs}
+
+
+def per_by_utterance(
+    refs: Mapping[str, Sequence[str]],
+    hyps: Mapping[str, Sequence[str]],
+    fold: bool = True,
+    *,
+    scheme: ScoringScheme = "timit39",
+) -> dict[str, ErrorCounts]:
+    """``per`` of each utterance, ``{utt: counts}``; their sum is ``per(refs, hyps, fold, scheme=scheme)``."""
+    return _by_utterance(refs, hyps, lambda r, h: per(r, h, fold, scheme=scheme))
+
+
+def wer_by_utterance(
+    refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str | Sequence[str]]
+) -> dict[str, ErrorCounts]:
+    """``wer`` of each utterance, ``{utt: counts}``; their sum is ``wer(refs, hyps)``."""
+    return _by_utterance(refs, hyps, wer)
+
+
+def counts_by_speaker(utt_counts: Mapping[str, ErrorCounts], utt2spk: Mapping[str, str]) -> dict[str, ErrorCounts]:
+    """Each speaker's counts, summed over the speaker's utterances, keyed by speaker id (sorted).
+
+    Raises:
+        ValueError: naming the utterances that ``utt2spk`` has no speaker for.
+    """
+    missing = sorted(u for u in utt_counts if u not in utt2spk)
+    if missing:
+        raise ValueError(f"utt2spk has no speaker for {len(missing)} scored utterances: {missing[:5]}")
+    out: dict[str, ErrorCounts] = {}
+    for utt, counts in utt_counts.items():
+        spk = utt2spk[utt]
+        out[spk] = out.get(spk, ErrorCounts()) + counts
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class SpeakerSummary:
+    """The spread of a score over speakers: each speaker's value and their mean, std, worst, best.
+
+    A speaker's value is taken on the speaker's summed counts, never as a mean of utterance rates:
+
+    - ``measure="rate"``: ``errors / reference_length`` of the speaker (PER or WER). A speaker
+      with no reference symbol has no rate: listed in ``unrated`` and left out of the statistics.
+    - ``measure="accuracy"``: the share of the speaker's utterances without any error (a
+      classifier's accuracy, or the exact-match rate of isolated words).
+
+    ``mean`` is the unweighted mean over speakers (every speaker counts once, unlike the corpus
+    rate, which weights speakers by reference length); ``std`` is the population standard
+    deviation (ddof 0) of the speakers' values. Worst is the highest rate / lowest accuracy, ties
+    to the smaller speaker id, as are ties for best.
+
+    Attributes:
+        counts: speaker id -> the counts summed over the speaker's scored utterances (non-empty).
+        measure: ``"rate"`` or ``"accuracy"``.
+    """
+
+    counts: Mapping[str, ErrorCounts]
+    measure: SpeakerMeasure = "rate"
+
+    def __post_init__(self) -> None:
+        if self.measure not in SPEAKER_MEASURES:
+            raise ValueError(f"SpeakerSummary.measure must be one of {SPEAKER_MEASURES}, got {self.measure!r}")
+        if not self.counts:
+            raise ValueError("SpeakerSummary: no speaker to summarise")
+        for spk, c in self.counts.items():
+            if not isinstance(c, ErrorCounts):
+                raise ValueError(f"SpeakerSummary: speaker {spk!r} has {type(c).__name__}, not ErrorCounts")
+
+    def value(self, speaker: str) -> float | None:
+        """The speaker's rate or accuracy (``None``: a rate over no reference symbol)."""
+        c = self.counts[speaker]
+        if self.measure == "accuracy":
+            return (c.utterances - c.utterances_with_errors) / c.utterances if c.utterances else None
+        return c.rate if c.reference_length else None
+
+    def _badness(self, speaker: str) -> float:
+        v = self.value(speaker)
+        return -v if self.measure == "accuracy" else v
+
+    @property
+    def rated(self) -> list[str]:
+        """The speakers that have a value, worst first (ties: speaker id)."""
+        have = [s for s in self.counts if self.value(s) is not None]
+        return sorted(have, key=lambda s: (-self._badness(s), s))
+
+    @property
+    def unrated(self) -> list[str]:
+        """Speakers with no reference symbol (``measure="rate"`` only), sorted."""
+        return sorted(s for s in self.counts if self.value(s) is None)
+
+    @property
+    def speakers(self) -> int:
+        """Number of speakers with a value (the ones the statistics are over)."""
+        return len(self.rated)
+
+    def _values(self) -> np.ndarray:
+        return np.array([self.value(s) for s in self.rated], dtype=np.float64)
+
+    @property
+    def mean(self) -> float | None:
+        return float(self._values().mean()) if self.speakers else None
+
+    @property
+    def std(self) -> float | None:
+        return float(self._values().std()) if self.speakers else None
+
+    @property
+    def worst(self) -> tuple[str, float] | None:
+        """``(speaker, value)`` of the worst speaker."""
+        rated = self.rated
+        return (rated[0], self.value(rated[0])) if rated else None
+
+    @property
+    def best(self) -> tuple[str, float] | None:
+        """``(speaker, value)`` of the best speaker."""
+        rated = self.rated
+        if not rated:
+            return None
+        spk = min(rated, key=lambda s: (self._badness(s), s))
+        return spk, self.value(spk)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``measure``, ``speakers``, ``mean``, ``std``, ``worst``/``best``
+        (``{"speaker", MEASURE}``), ``unrated`` and ``table``: one row per speaker, worst first
+        then the unrated, with the summed counts, ``errors`` and the value under the measure's name."""
+        key = self.measure
+
+        def point(p: tuple[str, float] | None) -> dict[str, Any] | None:
+            return None if p is None else {"speaker": p[0], key: p[1]}
+
+        table = [
+            {"speaker": s, **asdict(self.counts[s]), "errors": self.counts[s].errors, key: self.value(s)}
+            for s in self.rated + self.unrated
+        ]
+        return {
+            "measure": key,
+            "speakers": self.speakers,
+            "mean": self.mean,
+            "std": self.std,
+            "worst": point(self.worst),
+            "best": point(self.best),
+            "unrated": self.unrated,
+            "table": table,
+        }
+
+    @classmethod
+    def from_json(cls, blob: Mapping[str, Any], measure: SpeakerMeasure | None = None) -> "SpeakerSummary":
+        """The summary ``to_json`` wrote (``measure`` given: the same counts under another measure).
+
+        Raises:
+            ValueError: a blob without a ``table`` of speaker rows with the ``ErrorCounts`` fields.
+        """
+        fields = ErrorCounts.__dataclass_fields__
+        try:
+            counts = {row["speaker"]: ErrorCounts(**{f: row[f] for f in fields}) for row in blob["table"]}
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not a per-speaker summary (missing {e})") from None
+        return cls(counts, measure or blob.get("measure", "rate"))
+
+
+def speaker_summary(
+    utt_counts: Mapping[str, ErrorCounts], utt2spk: Mapping[str, str], measure: SpeakerMeasure = "rate"
+) -> SpeakerSummary:
+    """The per-speaker spread of per-utterance counts (``per_by_utterance``, ``wer_by_utterance``,
+    or ``edit_distance([label], [predicted])`` of a classifier), speakers from ``utt2spk``.
+
+    Example (speaker ``a``: 1 error in 6 phones over two utterances; ``b``: 2 in 3)::
+
+        >>> refs = {"a1": ["k", "ae", "t"], "a2": ["d", "ao", "g"], "b1": ["k", "ae", "t"]}
+        >>> hyps = {"a1": ["k", "ae", "t"], "a2": ["d", "ao"], "b1": ["k", "ah"]}
+        >>> s = speaker_summary(per_by_utterance(refs, hyps), {"a1": "a", "a2": "a", "b1": "b"})
+        >>> s.speakers, round(s.mean, 4), round(s.std, 4), s.worst[0], s.best[0]
+        (2, 0.4167, 0.25, 'b', 'a')
+    """
+    return SpeakerSummary(counts_by_speaker(utt_counts, utt2spk), measure)
+
+
 # --- confusions ------------------------------------------------------------------------------
 
 
@@ -540,6 +731,54 @@ def _sclite_block(total: ErrorCounts, name: str, unit: str, title: str) -> list[
     return lines
 
 
+def format_speakers(summary: SpeakerSummary, name: str = "PER", unit: str = "phones") -> list[str]:
+    """report.txt's per-speaker part: a summary line and one row per speaker, worst first.
+
+    Example output (``name="PER"``)::
+
+        per-speaker PER, 2 speakers: mean 45.00%, std 15.00, worst 60.00% (spk1), best 30.00% (spk0)
+        | speaker      |  # Snt |   # phones |    Err |  PER % |
+        | spk1         |      2 |         10 |      6 |  60.00 |
+        | spk0         |      1 |         10 |      3 |  30.00 |
+
+    ``name`` heads the value column (``"accuracy"`` for ``measure="accuracy"``); ``std`` is in
+    percentage points; speakers without a reference symbol are listed last with ``-`` and left out
+    of the summary line.
+    """
+    label = name if summary.measure == "rate" else "accuracy"
+    if summary.speakers:
+        (w, wv), (b, bv) = summary.worst, summary.best
+        head = (
+            f"per-speaker {label}, {summary.speakers} speakers: mean {100 * summary.mean:.2f}%, "
+            f"std {100 * summary.std:.2f}, worst {100 * wv:.2f}% ({w}), best {100 * bv:.2f}% ({b})"
+        )
+    else:
+        head = f"per-speaker {label}: no speaker has reference {unit}"
+    if summary.unrated:
+        head += f"; {len(summary.unrated)} speakers without reference {unit} have no {label}"
+    width = max([len("speaker"), *(len(s) for s in summary.counts)])
+    col = f"{label} %"
+    lines = [head, f"| {'speaker':<{width}} | {'# Snt':>6} | {'# ' + unit:>10} | {'Err':>6} | {col:>6} |"]
+    for spk in summary.rated + summary.unrated:
+        c, v = summary.counts[spk], summary.value(spk)
+        value = f"{100 * v:.2f}" if v is not None else "-"
+        lines.append(f"| {spk:<{width}} | {c.utterances:>6} | {c.reference_length:>10} | {c.errors:>6} | {value:>6} |")
+    return lines
+
+
+SPEAKER_COLUMNS = ("speakers", "spk mean", "worst (spk)", "best (spk)")
+
+
+def speaker_cells(summary: SpeakerSummary | None) -> list[str]:
+    """The recipes' table cells under ``SPEAKER_COLUMNS``, percentages to one decimal:
+    ``["2", "41.7", "66.7 (b)", "16.7 (a)"]``; ``"-"`` each without a summary (no ``utt2spk``)
+    or when no speaker has a value."""
+    if summary is None or not summary.speakers:
+        return ["-"] * len(SPEAKER_COLUMNS)
+    (w, wv), (b, bv) = summary.worst, summary.best
+    return [str(summary.speakers), f"{100 * summary.mean:.1f}", f"{100 * wv:.1f} ({w})", f"{100 * bv:.1f} ({b})"]
+
+
 def format_report(
     counts: ErrorCounts | Iterable[ErrorCounts],
     *,
@@ -547,6 +786,7 @@ def format_report(
     unit: str = "phones",
     title: str = "",
     words: ErrorCounts | Iterable[ErrorCounts] | None = None,
+    speakers: SpeakerSummary | None = None,
     frame_acc: float | None = None,
     empty_hypotheses: int = 0,
     skipped: int = 0,
@@ -569,7 +809,8 @@ def format_report(
     report adds, each only when given: a second box for ``words`` (``%WER``), the number of
     utterances with an empty hypothesis (scored as deletions), the frame accuracy ``frame_acc``
     (0..1), the number of ``skipped`` utterances (left out of the rates) and the real-time
-    factors ``rtf = (total, network, search)``.
+    factors ``rtf = (total, network, search)``, and last the per-speaker summary and table of
+    ``speakers`` (``format_speakers``; the data directory's ``utt2spk``).
     """
     total = counts if isinstance(counts, ErrorCounts) else ErrorCounts.sum(counts)
     lines = _sclite_block(total, name, unit, title)
@@ -587,4 +828,6 @@ def format_report(
         )
     if rtf is not None:
         lines.append(f"real-time factor {rtf[0]:.4f} (network {rtf[1]:.4f}, search {rtf[2]:.4f})")
+    if speakers is not None:
+        lines += format_speakers(speakers, name, unit)
     return "\n".join(lines) + "\n"

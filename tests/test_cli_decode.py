@@ -3,7 +3,8 @@
 Each test runs the real console command in a subprocess from an empty working directory, as a
 user would: the README's decode example with no ``out_dir``, missing required keys, bad paths
 and broken model directories (one line naming the thing, exit status 2, no traceback), and a
-decode of audio without reference text (nothing to score, never a 0% error rate).
+decode of audio without reference text (nothing to score, never a 0% error rate), and the
+per-speaker summary of a two-speaker data directory (absent without ``utt2spk``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import pickle
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,9 @@ import pytest
 from helpers import make_model_dir, make_noise_datadir
 
 from phonrec.cli.errors import EXIT_USER_ERROR
-from phonrec.data.datadir import DataDir
+from phonrec.data.datadir import DataDir, read_kaldi_map
+from phonrec.metrics import ErrorCounts, edit_distance
+from phonrec.phones import fold_for_scoring
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = "e.g. phonrec-decode model_dir=exp/synth/ctc/model data_dir=data/synth/test"
@@ -174,3 +178,128 @@ def test_align_plot_and_synth_answer_user_errors_in_one_line(setup: dict[str, Pa
     proc = command("synth", str(tmp_path / "a_file" / "corpus"), "--num-utts", "3", "--quiet", cwd=tmp_path)
     assert proc.returncode == EXIT_USER_ERROR and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.startswith("phonrec-synth: error: ") and "a_file" in proc.stderr.splitlines()[0]
+
+
+def table_row(table: str) -> list[str]:
+    """The cells of a Markdown table's only body row."""
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    assert len(lines) == 3, table
+    return [c.strip() for c in lines[2].strip("|").split("|")]
+
+
+def run_table(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "lib" / script), *args], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_per_speaker_report_of_two_speakers(setup: dict[str, Path], tmp_path: Path) -> None:
+    """Speakers alice (two utterances) and bob (one): report.json's ``per_speaker`` and report.txt's
+    table match each speaker's errors summed from hyp.txt / words.txt here, and both recipe tables
+    show the spread (results_table: PER; accuracy_table: the lexicon decode's word accuracy)."""
+    data = DataDir.load(setup["data"])
+    assert data.utts == ["u000", "u001"]
+    # references chosen so that this seed's random model (it says "b ah" = YES to both recordings)
+    # gives the two speakers different rates; u002 is u000's audio with another reference
+    data.text = {"u000": "YES", "u001": "NO", "u002": "YES"}
+    data.phones = {"u000": ["b", "ah"], "u001": ["ah", "b"], "u002": ["b", "ah", "b"]}
+    data.wavs["u002"] = data.wavs["u000"]
+    data.utt2spk = {"u000": "alice", "u001": "bob", "u002": "alice"}
+    data.alignments = None
+    data.save(tmp_path / "test")
+    exp = tmp_path / "exp"
+    model = make_model_dir(exp / "ctc", ctc=True, seed=1)
+    (model / "lexicon.txt").write_text("NO ah b\nYES b ah\n")
+    out = exp / "ctc" / "decode-lexicon-test"
+    proc = command(
+        "decode",
+        f"model_dir={model}",
+        f"data_dir={tmp_path / 'test'}",
+        "decoder=lexicon",
+        f"out_dir={out}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+
+    # each speaker's phone errors summed over their utterances, recomputed from hyp.txt
+    hyp = {u: v.split() for u, v in read_kaldi_map(out / "hyp.txt", allow_empty_value=True).items()}
+    by_spk: dict[str, ErrorCounts] = {}
+    for u in data.utts:
+        e = edit_distance(fold_for_scoring(data.phones[u]), fold_for_scoring(hyp[u]))
+        by_spk[data.utt2spk[u]] = by_spk.get(data.utt2spk[u], ErrorCounts()) + e
+    rates = {spk: c.errors / c.reference_length for spk, c in by_spk.items()}
+    assert len(set(rates.values())) == 2, f"the speakers should differ for this test to mean much: {rates}"
+    order = sorted(rates, key=lambda spk: -rates[spk])
+    phones = report["per_speaker"]["phones"]
+    assert phones["speakers"] == 2 and phones["measure"] == "rate" and phones["unrated"] == []
+    assert [row["speaker"] for row in phones["table"]] == order
+    for row in phones["table"]:
+        c = by_spk[row["speaker"]]
+        assert (row["utterances"], row["reference_length"], row["errors"]) == (
+            c.utterances,
+            c.reference_length,
+            c.errors,
+        )
+        assert row["rate"] == pytest.approx(rates[row["speaker"]])
+    assert by_spk["alice"].utterances == 2 and by_spk["alice"].reference_length == 5
+    assert phones["mean"] == pytest.approx(statistics.mean(rates.values()))
+    assert phones["std"] == pytest.approx(statistics.pstdev(rates.values()))
+    assert phones["worst"] == {"speaker": order[0], "rate": pytest.approx(rates[order[0]])}
+    assert phones["best"] == {"speaker": order[-1], "rate": pytest.approx(rates[order[-1]])}
+    assert set(report["per_speaker"]["words"]["table"][0]) >= {"speaker", "utterances_with_errors", "rate"}
+
+    text = (out / "report.txt").read_text().splitlines()
+    head = [line for line in text if line.startswith("per-speaker PER, 2 speakers: ")]
+    assert len(head) == 1
+    assert f"worst {100 * rates[order[0]]:.2f}% ({order[0]})" in head[0]
+    rows = text[text.index(head[0]) + 2 :][:2]
+    assert [r.split("|")[1].strip() for r in rows] == order
+    assert rows[0].split("|")[5].strip() == f"{100 * rates[order[0]]:.2f}"
+
+    cells = table_row(run_table("results_table.py", "--exp", str(exp), "--models", "ctc", "--splits", "test"))
+    assert cells[:4] == ["ctc", "test", "lexicon", f"{100 * report['phones']['rate']:.1f}"]
+    mean = 100 * statistics.mean(rates.values())
+    assert cells[7:] == [
+        "2",
+        f"{mean:.1f}",
+        f"{100 * rates[order[0]]:.1f} ({order[0]})",
+        f"{100 * rates[order[-1]]:.1f} ({order[-1]})",
+    ]
+
+    # FSDD's table: the share of each speaker's utterances whose words are exactly the reference
+    words = read_kaldi_map(out / "words.txt", allow_empty_value=True) if (out / "words.txt").is_file() else {}
+    right = {u: words.get(u, "").split() == data.text[u].split() for u in data.utts}
+    acc = {spk: statistics.mean(right[u] for u in data.utts if data.utt2spk[u] == spk) for spk in by_spk}
+    worst = min(acc, key=lambda spk: (acc[spk], spk))
+    best = min(acc, key=lambda spk: (-acc[spk], spk))
+    cells = table_row(
+        run_table("accuracy_table.py", "--exp", str(exp), "--weights", "uniform", "--data", str(tmp_path / "test"))
+    )
+    assert cells[0] == "CTC phones (CMUdict)" and cells[6:] == [
+        "2",
+        f"{100 * statistics.mean(acc.values()):.1f}",
+        f"{100 * acc[worst]:.1f} ({worst})",
+        f"{100 * acc[best]:.1f} ({best})",
+    ]
+
+
+def test_no_per_speaker_summary_without_utt2spk(setup: dict[str, Path], tmp_path: Path) -> None:
+    """A data directory without ``utt2spk``: scored as before, but no ``per_speaker`` block, no
+    per-speaker lines in report.txt and ``-`` in the table's speaker columns (never one speaker per
+    utterance passed off as speakers)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("wav.scp", "text", "phones"):
+        shutil.copy(setup["data"] / name, data / name)
+    exp = tmp_path / "exp"
+    out = exp / "ctc" / "decode-greedy-data"
+    proc = command("decode", f"model_dir={setup['model']}", f"data_dir={data}", f"out_dir={out}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["phones"]["utterances"] == 2 and "per_speaker" not in report
+    assert "per-speaker" not in (out / "report.txt").read_text()
+    table = run_table("results_table.py", "--exp", str(exp), "--models", "ctc", "--splits", "data")
+    assert table_row(table)[7:] == ["-"] * 4

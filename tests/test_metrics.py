@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import statistics
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,17 +16,24 @@ from hypothesis import strategies as st
 
 from phonrec.metrics import (
     ErrorCounts,
+    SpeakerSummary,
     align_sequences,
     boundary_accuracy,
     boundary_counts,
     confusion_matrix,
+    counts_by_speaker,
     counts_from_alignment,
     edit_distance,
     error_rate,
     format_report,
+    format_speakers,
     frame_accuracy,
     per,
+    per_by_utterance,
+    speaker_cells,
+    speaker_summary,
     wer,
+    wer_by_utterance,
 )
 
 
@@ -324,3 +332,111 @@ def test_format_report():
     last = text.strip().splitlines()[-1]
     assert last == "%PER 25.00 [ 2 / 8, 1 ins, 0 del, 1 sub ]"
     assert "dev" in text and "12.50" in text and "50.00" in text  # sub/ins share, sentence error rate 1/2
+
+
+# --- per-speaker summaries -------------------------------------------------------------------
+
+# Three speakers; the errors of each utterance are counted by hand below.
+SPK_REFS = {
+    "a1": ["k", "ae", "t", "s"],  # hyp: 1 substitution (ae -> eh)
+    "a2": ["d", "ao"],  # hyp: 2 insertions (iy, z)
+    "b1": ["dh", "ih", "s", "ih", "z"],  # hyp: correct
+    "c1": ["m", "ae", "n"],  # hyp: 1 deletion (n)
+}
+SPK_HYPS = {
+    "a1": ["k", "eh", "t", "s"],
+    "a2": ["d", "ao", "iy", "z"],
+    "b1": ["dh", "ih", "s", "ih", "z"],
+    "c1": ["m", "ae"],
+}
+UTT2SPK = {"a1": "A", "a2": "A", "b1": "B", "c1": "C"}
+
+
+def test_per_by_utterance_sums_to_the_corpus_per():
+    by_utt = per_by_utterance(SPK_REFS, SPK_HYPS)
+    assert by_utt == {
+        "a1": ErrorCounts(1, 0, 0, 4, 1, 1),
+        "a2": ErrorCounts(0, 0, 2, 2, 1, 1),
+        "b1": ErrorCounts(0, 0, 0, 5, 1, 0),
+        "c1": ErrorCounts(0, 1, 0, 3, 1, 1),
+    }
+    assert ErrorCounts.sum(by_utt.values()) == per(SPK_REFS, SPK_HYPS)
+    words = wer_by_utterance({"x": "the cat", "y": "a dog"}, {"x": "the hat", "y": ["A", "DOG"]})
+    assert words == {"x": ErrorCounts(1, 0, 0, 2, 1, 1), "y": ErrorCounts(0, 0, 0, 2, 1, 0)}
+    with pytest.raises(ValueError, match="mappings"):
+        per_by_utterance([["a"]], [["a"]])
+    with pytest.raises(ValueError, match=r"no hypothesis for \['c1'\]"):
+        per_by_utterance(SPK_REFS, {u: h for u, h in SPK_HYPS.items() if u != "c1"})
+
+
+def test_speaker_summary_against_a_hand_computation():
+    s = speaker_summary(per_by_utterance(SPK_REFS, SPK_HYPS), UTT2SPK)
+    # by hand: A = (1 + 2) errors / (4 + 2) phones = 0.5 (the mean of its utterance PERs would be
+    # (0.25 + 1.0) / 2 = 0.625); B = 0 / 5; C = 1 / 3
+    rates = {"A": 3 / 6, "B": 0 / 5, "C": 1 / 3}
+    assert {spk: s.value(spk) for spk in s.counts} == pytest.approx(rates)
+    assert s.counts["A"] == ErrorCounts(1, 0, 2, 6, 2, 2)
+    assert s.speakers == 3 and s.unrated == []
+    assert s.mean == pytest.approx((0.5 + 0.0 + 1 / 3) / 3)
+    assert s.std == pytest.approx(statistics.pstdev(rates.values()))
+    assert s.worst == ("A", pytest.approx(0.5)) and s.best == ("B", 0.0)
+    assert s.rated == ["A", "C", "B"]  # worst first
+
+    # accuracy (a classifier: one label per utterance): A 2 of 3 right, B 1 of 1, C 0 of 2
+    labels = {"a1": "one", "a2": "two", "a3": "six", "b1": "one", "c1": "two", "c2": "six"}
+    guess = {"a1": "one", "a2": "two", "a3": "two", "b1": "one", "c1": "one", "c2": "one"}
+    utt2spk = {u: u[0].upper() for u in labels}
+    acc = speaker_summary({u: edit_distance([labels[u]], [guess[u]]) for u in labels}, utt2spk, "accuracy")
+    assert {spk: acc.value(spk) for spk in "ABC"} == pytest.approx({"A": 2 / 3, "B": 1.0, "C": 0.0})
+    assert acc.mean == pytest.approx(5 / 9) and acc.worst == ("C", 0.0) and acc.best == ("B", 1.0)
+    assert acc.rated == ["C", "A", "B"]
+
+
+def test_speaker_summary_edge_cases():
+    # a speaker whose reference has no scored phone (silence only) has no rate and is left out
+    refs = {**SPK_REFS, "d1": ["sil"]}
+    hyps = {**SPK_HYPS, "d1": ["aa"]}
+    s = speaker_summary(per_by_utterance(refs, hyps), {**UTT2SPK, "d1": "D"})
+    assert s.unrated == ["D"] and s.value("D") is None and s.speakers == 3
+    assert s.mean == pytest.approx((0.5 + 0.0 + 1 / 3) / 3)
+    # ties: the smaller speaker id is both the worst and the best
+    tie = SpeakerSummary({"y": ErrorCounts(1, 0, 0, 2, 1, 1), "x": ErrorCounts(0, 1, 0, 2, 1, 1)})
+    assert tie.worst == ("x", 0.5) and tie.best == ("x", 0.5) and tie.std == 0.0
+    with pytest.raises(ValueError, match=r"no speaker for 1 scored utterances: \['c1'\]"):
+        counts_by_speaker(per_by_utterance(SPK_REFS, SPK_HYPS), {u: v for u, v in UTT2SPK.items() if u != "c1"})
+    with pytest.raises(ValueError, match="no speaker to summarise"):
+        SpeakerSummary({})
+    with pytest.raises(ValueError, match="measure"):
+        SpeakerSummary({"x": ErrorCounts()}, "mean")
+
+
+def test_speaker_summary_json_table_and_report():
+    s = speaker_summary(per_by_utterance(SPK_REFS, SPK_HYPS), UTT2SPK)
+    blob = s.to_json()
+    assert blob["speakers"] == 3 and blob["measure"] == "rate"
+    assert blob["worst"] == {"speaker": "A", "rate": 0.5} and blob["best"] == {"speaker": "B", "rate": 0.0}
+    assert [r["speaker"] for r in blob["table"]] == ["A", "C", "B"]
+    assert blob["table"][0] == {
+        "speaker": "A",
+        "substitutions": 1,
+        "deletions": 0,
+        "insertions": 2,
+        "reference_length": 6,
+        "utterances": 2,
+        "utterances_with_errors": 2,
+        "errors": 3,
+        "rate": 0.5,
+    }
+    assert SpeakerSummary.from_json(blob) == s
+    assert SpeakerSummary.from_json(blob, "accuracy").best == ("B", 1.0)  # A and C have no error-free utterance
+    with pytest.raises(ValueError, match="not a per-speaker summary"):
+        SpeakerSummary.from_json({"table": [{"speaker": "A"}]})
+
+    lines = format_speakers(s)
+    assert lines[0] == "per-speaker PER, 3 speakers: mean 27.78%, std 20.79, worst 50.00% (A), best 0.00% (B)"
+    assert [line.split("|")[1].strip() for line in lines[1:]] == ["speaker", "A", "C", "B"]
+    assert lines[2].split() == ["|", "A", "|", "2", "|", "6", "|", "3", "|", "50.00", "|"]
+    text = format_report(per(SPK_REFS, SPK_HYPS), speakers=s, rtf=(0.5, 0.25, 0.25))
+    assert text.splitlines()[-len(lines) - 1 :] == ["real-time factor 0.5000 (network 0.2500, search 0.2500)", *lines]
+    assert speaker_cells(s) == ["3", "27.8", "50.0 (A)", "0.0 (B)"]
+    assert speaker_cells(None) == ["-"] * 4

@@ -16,6 +16,12 @@ Writes into ``out_dir`` (default ``<model_dir>/../decode-<decoder>-<data name>``
   scored: without reference phones (no ``phones`` file) report.json has no ``phones`` block and
   report.txt says there is nothing to score, never a 0% error rate; likewise ``words`` needs
   reference ``text``. ``unscored`` counts the decoded utterances left out for want of a reference.
+  With an ``utt2spk`` file in the data directory, report.json's ``per_speaker`` holds the spread
+  over speakers (``metrics.SpeakerSummary``: each speaker's errors summed over their utterances;
+  number of speakers, mean, std, worst and best with their ids, and a table of utterances,
+  reference length, errors and rate per speaker) of the phones and, with words, of the words;
+  report.txt ends with the PER summary line and the speakers' table, worst first. Without
+  ``utt2spk`` there is no per-speaker summary.
 
 ``model_dir`` and ``data_dir`` are required; a user error (missing key, bad path, broken model
 directory, bad value) is one line on stderr and exit status 2 (:func:`phonrec.cli.errors.user_errors`).
@@ -52,7 +58,15 @@ from phonrec.decode.config import (
 from phonrec.decode.search import Search, build_search
 from phonrec.lexicon import Lexicon
 from phonrec.lm import PhoneBigram, WordLM
-from phonrec.metrics import ErrorCounts, format_report, frame_accuracy, per, wer
+from phonrec.metrics import (
+    ErrorCounts,
+    SpeakerSummary,
+    format_report,
+    frame_accuracy,
+    per_by_utterance,
+    speaker_summary,
+    wer_by_utterance,
+)
 from phonrec.phones import PhoneSet
 from phonrec.spans import frames_to_seconds
 from phonrec.transcribe import Transcriber
@@ -118,19 +132,38 @@ def _counts_json(counts: ErrorCounts) -> dict[str, Any]:
 
 def score(
     data: DataDir, hyps: dict[str, list[str]], words: dict[str, list[str]] | None
-) -> tuple[ErrorCounts | None, ErrorCounts | None]:
-    """Corpus ``(phone counts | None, word counts | None)``: ``metrics.per`` (39 folded phones,
-    silence removed) over the decoded utterances that have reference phones, and ``metrics.wer``
-    over the decoded utterances that have a reference text (an utterance without a word hypothesis
-    scores as deletions). ``None`` where no decoded utterance has that reference (nothing to
-    score) or, for words, when the search gives no words."""
+) -> tuple[dict[str, ErrorCounts] | None, dict[str, ErrorCounts] | None]:
+    """Per-utterance ``(phone counts | None, word counts | None)`` (utt -> counts; summed, the corpus
+    counts): ``metrics.per`` (39 folded phones, silence removed) of each decoded utterance that has
+    reference phones, and ``metrics.wer`` of each decoded utterance that has a reference text (an
+    utterance without a word hypothesis scores as deletions). ``None`` where no decoded utterance
+    has that reference (nothing to score) or, for words, when the search gives no words."""
     ref_phones = data.phones or {}
     scored = [u for u in hyps if u in ref_phones]
-    phones = per({u: ref_phones[u] for u in scored}, {u: hyps[u] for u in scored}) if scored else None
+    phones = per_by_utterance({u: ref_phones[u] for u in scored}, {u: hyps[u] for u in scored}) if scored else None
     with_text = [u for u in hyps if data.text.get(u, "").strip()]
     if words is None or not with_text:
         return phones, None
-    return phones, wer({u: data.text[u] for u in with_text}, {u: words.get(u, []) for u in with_text})
+    return phones, wer_by_utterance({u: data.text[u] for u in with_text}, {u: words.get(u, []) for u in with_text})
+
+
+def speaker_map(data: DataDir) -> dict[str, str] | None:
+    """The data directory's ``utt2spk``, or ``None`` when it has no such file (``DataDir.load`` then
+    makes every utterance its own speaker, which a per-speaker summary must not pass off as speakers)."""
+    if data.path is None or not (Path(data.path) / "utt2spk").is_file():
+        return None
+    return data.utt2spk
+
+
+def per_speaker(
+    utt2spk: dict[str, str] | None, phones: dict[str, ErrorCounts] | None, words: dict[str, ErrorCounts] | None
+) -> dict[str, SpeakerSummary]:
+    """report.json's ``per_speaker`` summaries: ``phones`` (PER) and ``words`` (WER), each where
+    those utterances were scored; empty without ``utt2spk``."""
+    if utt2spk is None:
+        return {}
+    blocks = {"phones": phones, "words": words}
+    return {name: speaker_summary(by_utt, utt2spk) for name, by_utt in blocks.items() if by_utt}
 
 
 def nothing_to_score_report(title: str, utterances: int, *, skipped: int, rtf: tuple[float, float, float]) -> str:
@@ -281,13 +314,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "%d utterances could not be decoded: %s", len(bad), "; ".join(f"{u}: {r}" for u, r in list(bad.items())[:5])
         )
 
-    phone_counts, word_counts = score(data, hyps, words if isinstance(dcfg, LexiconConfig) else None)
+    phone_utts, word_utts = score(data, hyps, words if isinstance(dcfg, LexiconConfig) else None)
+    phone_counts = ErrorCounts.sum(phone_utts.values()) if phone_utts is not None else None
+    word_counts = ErrorCounts.sum(word_utts.values()) if word_utts is not None else None
+    speakers = per_speaker(speaker_map(data), phone_utts, word_utts)
     summary: dict[str, Any] = {"utterances": len(hyps)}
     if phone_counts is not None:
         summary["phones"] = _counts_json(phone_counts)
     summary["unscored"] = len(hyps) - (phone_counts.utterances if phone_counts is not None else 0)
     if word_counts is not None:
         summary["words"] = _counts_json(word_counts)
+    if speakers:
+        summary["per_speaker"] = {name: s.to_json() for name, s in speakers.items()}
     if tr.phone_set.blank_id is None:  # frame-level models: one label per frame, as the alignments
         frame_acc = frame_accuracy_of(data, log_probs, tr.phone_set, tr.model.cfg.frame_factor)
         if frame_acc is not None:
@@ -313,6 +351,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             phone_counts,
             title=title,
             words=word_counts,
+            speakers=speakers.get("phones"),
             frame_acc=summary.get("frame_accuracy"),
             empty_hypotheses=summary["empty_hypotheses"],
             skipped=len(bad),

@@ -7,6 +7,12 @@ One row for the CTC phone model with the lexicon decoder: the share of test utte
 decoded word sequence is exactly the reference word (``EXP/ctc/decode-lexicon-test/words.txt``
 against ``DATA/text``; an utterance with no hypothesis counts as wrong), with the WER and the
 greedy PER of the decode reports.
+
+The last columns are the per-speaker accuracy (``metrics.SpeakerSummary`` with
+``measure="accuracy"``: number of speakers, unweighted mean over speakers, worst and best speaker
+with their ids) of the lexicon decode, from its report.json's per-speaker word counts (the share
+of each speaker's scored utterances without a word error). The classifier rows have ``-`` there:
+the trainer keeps ``dev_acc`` only, not which utterances it got right.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 from pathlib import Path
 
 from phonrec.data.datadir import DataDir, read_kaldi_map
-from phonrec.metrics import wer
+from phonrec.metrics import SPEAKER_COLUMNS, SpeakerSummary, speaker_cells, wer
 
 
 def exact_match_accuracy(ref: dict[str, str], hyp: dict[str, str]) -> tuple[int, int]:
@@ -34,7 +40,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     test = DataDir.load(args.data)
-    rows = ["| model | decoding | test utterances | accuracy % | WER % | PER % |", "|---|---|---|---|---|---|"]
+    columns = ["model", "decoding", "test utterances", "accuracy %", "WER %", "PER %", *SPEAKER_COLUMNS]
+    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    no_speakers = " | ".join(speaker_cells(None))
     for w in args.weights:
         metrics = args.exp / f"frame_{w}" / "metrics.json"
         if not metrics.is_file():
@@ -42,7 +50,7 @@ def main() -> None:
         final = json.loads(metrics.read_text())["final"]
         rows.append(
             f"| frame divergence, weights={w} | arg-max of mean posteriors "
-            f"| {len(test)} | {100 * final['dev_acc']:.1f} | - | - |"
+            f"| {len(test)} | {100 * final['dev_acc']:.1f} | - | - | {no_speakers} |"
         )
     lexicon_dir = args.exp / "ctc" / "decode-lexicon-test"
     if (lexicon_dir / "report.json").is_file():
@@ -52,9 +60,11 @@ def main() -> None:
         correct, total = exact_match_accuracy(test.text, hyp)
         greedy = args.exp / "ctc" / "decode-greedy-test" / "report.json"
         per = f"{100 * json.loads(greedy.read_text())['phones']['rate']:.1f}" if greedy.is_file() else "-"
+        by_speaker = report.get("per_speaker", {}).get("words")
+        speakers = speaker_cells(SpeakerSummary.from_json(by_speaker, "accuracy") if by_speaker else None)
         rows.append(
             f"| CTC phones (CMUdict) | 10-word lexicon | {total} | {100 * correct / max(total, 1):.1f} | "
-            f"{100 * report['words']['rate']:.1f} | {per} (greedy) |"
+            f"{100 * report['words']['rate']:.1f} | {per} (greedy) | {' | '.join(speakers)} |"
         )
     table = "\n".join(rows) + "\n"
     if args.out:
