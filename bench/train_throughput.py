@@ -3,7 +3,8 @@
 Both sides use the same model size, the same data and the same batches:
 
 - ``phonrec``: :func:`phonrec.train.run` (one process) (data loading from the feature cache, bucketing,
-  CMVN, SpecAugment, exact BiLSTM, divergence, clipping, scheduler, logging) — frames/s of its
+  CMVN, the ``--augment`` group: SpecAugment by default, cached augmented copies with ``default`` or
+  ``strong``, exact BiLSTM, divergence, clipping, scheduler, logging) — frames/s of its
   last epoch, with its data-wait and padding fractions;
 - ``bare padded``: pre-loaded padded tensors on the device, a plain ``nn.LSTM`` (bidirectional,
   padded, *inexact*: padding leaks into the backward direction) + linear + CTC/NLL + Adam;
@@ -14,7 +15,7 @@ Prints a table with ratios to the bare padded loop and writes JSON (``--json``).
 ``--data`` a data directory of seeded noise (3-4.2 s utterances, made-up phones/alignments) is
 generated, so the benchmark runs anywhere (a GPU machine included).
 
-    python bench/train_throughput.py --utts 300 --epochs 2 [--device cuda --precision bf16]
+    python bench/train_throughput.py --utts 300 --epochs 2 [--device cuda --precision bf16] [--augment strong]
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def run_phonrec(data: Path, exp: Path, args) -> dict:
         f"trainer.precision={args.precision}",
         f"trainer.num_threads={args.threads}",
         "trainer.progress=false",
+        f"augment={args.augment}",
     ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -167,6 +169,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--augment",
+        default="specaugment",
+        help="the phonrec run's augment group (none | specaugment | default | strong); the cached copies are "
+        "built before the first epoch and not timed",
+    )
     parser.add_argument("--bare-steps", type=int, default=40)
     parser.add_argument("--workdir", type=Path, help="where the generated data and the run go (default: a temp dir)")
     parser.add_argument("--json", type=Path)
@@ -202,7 +210,7 @@ def main() -> None:
     )
     print(
         f"\ntraining throughput: {args.layers}x{args.hidden} BiLSTM + CTC, batches of <= {args.max_frames} frames, "
-        f"{args.device} ({device_name}), {args.precision}, {args.threads} threads"
+        f"{args.device} ({device_name}), {args.precision}, {args.threads} threads, augment={args.augment}"
     )
     print(f"{'':36} {'frames/s':>10} {'vs bare':>8}")
     for name, fps in rows:
@@ -219,6 +227,7 @@ def main() -> None:
         "threads": args.threads,
         "model": f"{args.layers}x{args.hidden}",
         "max_frames": args.max_frames,
+        "augment": args.augment,
         "bare_padded_fps": plain_fps,
         "bare_exact_fps": exact_fps,
         "phonrec_fps": real["frames_per_s"],

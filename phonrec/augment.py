@@ -440,6 +440,28 @@ def reverberate(wave: Tensor, rir: Tensor) -> Tensor:
     return y.to(wave.device, wave.dtype)
 
 
+def telephone_band(wave: Tensor, sample_rate: int, band_rate: int = 8000) -> Tensor:
+    """``wave`` resampled to ``band_rate`` and back (torchaudio's windowed sinc): nothing is left
+    above ``band_rate / 2`` Hz, as in 8 kHz recordings read at 16 kHz.
+
+    Args:
+        wave: (N,) float waveform at ``sample_rate``.
+        sample_rate: Hz, above ``band_rate``.
+        band_rate: the narrow-band rate, Hz.
+
+    Returns:
+        (N,) float waveform at ``sample_rate``.
+    """
+    _check_wave(wave, "telephone_band")
+    _check_rate(sample_rate, "telephone_band")
+    if sample_rate <= band_rate:
+        raise ValueError(f"telephone_band: sample rate {sample_rate} Hz is not above the band's {band_rate} Hz")
+    narrow = torchaudio.functional.resample(wave, sample_rate, band_rate)
+    out = torchaudio.functional.resample(narrow, band_rate, sample_rate)
+    n = wave.numel()
+    return out[:n] if out.numel() >= n else torch.nn.functional.pad(out, (0, n - out.numel()))
+
+
 # ----------------------------------------------------------------------------------------------
 # SpecAugment, revisited: adaptive time masks (Park et al. 2020) and time warping
 
@@ -623,6 +645,9 @@ class AugmentConfig:
         babble_snr_db: SNR range of the babble, dB.
         reverb_prob: probability of reverberating an utterance.
         reverb_rt60: range of the simulated room's RT60, seconds.
+        telephone_prob: probability of band-limiting an utterance to the telephone band: resampled
+            to 8 kHz and back (:func:`telephone_band`), as 8 kHz corpora (FSDD, flite's kal) sound
+            once resampled to the models' 16 kHz.
         specaugment: the feature-level masks and warp (:class:`AdaptiveSpecAugmentConfig`; a dict
             of its fields is accepted).
     """
@@ -639,6 +664,7 @@ class AugmentConfig:
     babble_snr_db: tuple[float, float] = (13.0, 20.0)
     reverb_prob: float = 0.0
     reverb_rt60: tuple[float, float] = (0.2, 0.8)
+    telephone_prob: float = 0.0
     specaugment: AdaptiveSpecAugmentConfig = field(default_factory=_no_specaugment)
 
     def __post_init__(self) -> None:
@@ -665,7 +691,7 @@ class AugmentConfig:
             raise bad("vtlp_alpha", "a range (low, high) with 0.5 <= low <= high <= 2")
         if self.vtlp_f_hi is not None and (not _is_number(self.vtlp_f_hi) or self.vtlp_f_hi <= 0):
             raise bad("vtlp_f_hi", "None or a positive frequency in Hz")
-        for name in ("noise_prob", "babble_prob", "reverb_prob"):
+        for name in ("noise_prob", "babble_prob", "reverb_prob", "telephone_prob"):
             if not _is_number(getattr(self, name)) or not 0.0 <= getattr(self, name) <= 1.0:
                 raise bad(name, "a probability in [0, 1]")
         for name in ("noise_snr_db", "babble_snr_db"):
@@ -703,6 +729,7 @@ class AugmentConfig:
             or self.noise_prob > 0
             or self.babble_prob > 0
             or self.reverb_prob > 0
+            or self.telephone_prob > 0
         )
 
     def cache_key(self) -> dict:
@@ -767,7 +794,8 @@ def augment_waveform(
     *,
     others: Sequence[Tensor] | None = None,
 ) -> tuple[Tensor, float]:
-    """Speed perturbation, then reverberation, then coloured noise, then babble, each as ``cfg`` says.
+    """Speed perturbation, then reverberation, then coloured noise, then the telephone band, then
+    babble, each as ``cfg`` says.
 
     Stages that are off draw nothing from ``generator``; a stage that is on draws its coin (and,
     when it fires, its parameters) whether or not it changes anything.
@@ -797,6 +825,8 @@ def augment_waveform(
         exponent = cfg.noise_exponents[_randint(0, len(cfg.noise_exponents) - 1, generator)]
         noise = coloured_noise(max(2, wave.numel()), exponent, generator)
         wave = add_noise(wave, noise, _uniform(*cfg.noise_snr_db, generator))
+    if cfg.telephone_prob > 0 and _uniform(0.0, 1.0, generator) < cfg.telephone_prob:
+        wave = telephone_band(wave, sample_rate)
     if others and cfg.babble_prob > 0 and _uniform(0.0, 1.0, generator) < cfg.babble_prob:
         mix = babble(others, _randint(*cfg.babble_speakers, generator), wave.numel(), generator)
         wave = add_noise(wave, mix, _uniform(*cfg.babble_snr_db, generator))

@@ -157,3 +157,18 @@ def test_bad_pooling_config_names_the_key(tmp_path: Path, override: str, message
     cfg = compose_cfg(noise_overrides(tmp_path, tmp_path / "data", [override]))
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         run(0, 1, cfg)
+
+
+def test_telephone_band_removes_everything_above_4_khz() -> None:
+    from phonrec.augment import telephone_band
+
+    t = torch.arange(16000, dtype=torch.float64) / 16000
+    low, high = torch.sin(2 * torch.pi * 1000 * t), torch.sin(2 * torch.pi * 6000 * t)
+    out = telephone_band((low + high).float(), 16000)
+    assert out.shape == (16000,)
+    spectrum = torch.fft.rfft(out[1000:-1000].double()).abs()  # 14000 samples: bin k at k * 16000/14000 Hz
+    at = lambda hz: float(spectrum[round(hz * 14000 / 16000)])  # noqa: E731
+    assert at(1000) > 0.9 * 7000 and at(6000) < 1e-3 * at(1000)
+    cfg = AugmentConfig(copies=1, telephone_prob=1.0)
+    feats, _ = augmented_features((low + high).float(), FeatureConfig(), cfg, torch.Generator().manual_seed(0))
+    assert torch.isfinite(feats).all()
