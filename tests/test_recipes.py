@@ -178,6 +178,15 @@ def test_fsdd_recipe_tiny(shared_data, tmp_path):
     assert len(rows) == 4
     assert float(rows[3][3]) == pytest.approx(100 * correct / len(test), abs=0.05)
     assert float(rows[3][4]) == pytest.approx(100 * report["words"]["rate"], abs=0.05)
+    # another phone model through the same lexicon (--phone-model; here the recipe's own CTC model)
+    run_recipe(
+        "fsdd", "--size", "tiny", "--corpus", str(corpus), "--data", str(data), "--exp", str(exp), "--jobs", "1",
+        "--stage", "5", "--phone-model", str(exp / "ctc" / "model"), *TINY,
+    )  # fmt: skip
+    external = check_report(exp / "external" / "decode-lexicon-test", test, words=True)
+    assert external["words"] == report["words"]  # the same model and lexicon: the same words
+    rows = table_rows(exp / "results.md")
+    assert len(rows) == 5 and rows[4][0].startswith("phone model ") and rows[4][3] == rows[3][3]
 
 
 # --- TIMIT (a flite-made corpus in TIMIT's layout) -----------------------------------------------

@@ -26,6 +26,7 @@ weights="uniform last linear" # weightings of the frame divergence to train
 data=data/fsdd
 exp=exp/fsdd
 jobs=$(nproc)                 # decoding worker processes
+phone_model=""                # another phone model dir (e.g. exp/speechocean762/ctc/model) decoded with the lexicon in stage 5
 . recipes/lib/parse_options.sh
 . recipes/lib/decode.sh
 
@@ -82,9 +83,16 @@ fi
 if run_stage 5 "decode the test speaker with the CTC model (greedy phones; 10-word lexicon)"; then
   lexicon=$data/lexicon.txt
   decode_grid $exp $data ctc test "greedy lexicon"
+  if [ -n "$phone_model" ]; then   # its own features config: the full band (nothing above 4 kHz here)
+    "$PY" -m phonrec.cli.decode model_dir=$phone_model data_dir=$data/test decoder=greedy \
+      out_dir=$exp/external/decode-greedy-test jobs=$jobs >/dev/null
+    "$PY" -m phonrec.cli.decode model_dir=$phone_model data_dir=$data/test decoder=lexicon decoder.lexicon=$lexicon \
+      out_dir=$exp/external/decode-lexicon-test jobs=$jobs >/dev/null
+  fi
 fi
 
 if run_stage 6 "accuracy table"; then
-  "$PY" recipes/lib/accuracy_table.py --exp $exp --weights $weights --data $data/test --out $exp/results.md
+  "$PY" recipes/lib/accuracy_table.py --exp $exp --weights $weights --data $data/test --out $exp/results.md \
+    ${phone_model:+--phone-model-label "phone model $phone_model"}
   log "models: $exp/frame_{$(echo $weights | tr ' ' ,)}/model $exp/ctc/model; table: $exp/results.md"
 fi
