@@ -19,8 +19,9 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
-from phonrec.phones import TIMIT_61_TO_39, TIMIT_61_TO_48
+from phonrec.phones import BLANK, TIMIT_61_TO_39, TIMIT_61_TO_48, PhoneSet
 
 #: phonrec symbol -> IPA, for every sounding symbol of the built-in inventories.
 PHONE_TO_IPA: dict[str, str] = {
@@ -60,3 +61,10 @@ def to_ipa(phone: str) -> str:
 def phones_to_ipa(phones: Iterable[str]) -> list[str]:
     """:func:`to_ipa` of each symbol, in order (silences become ``""``)."""
     return [to_ipa(p) for p in phones]
+
+
+def check_ipa(phone_set: PhoneSet, model_dir: str | Path) -> None:
+    """Raise ``ValueError`` naming ``model_dir``'s phones that have no IPA form (``<blank>`` needs none)."""
+    missing = [p for p in phone_set.symbols if p != BLANK and p not in SILENCE_SYMBOLS and p not in PHONE_TO_IPA]
+    if missing:
+        raise ValueError(f"{model_dir}/phones.txt: no IPA form for {', '.join(missing)} (phonrec.ipa.PHONE_TO_IPA)")

@@ -24,6 +24,7 @@ has is reported as an unknown character.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
@@ -103,6 +104,13 @@ class FliteG2P:
 G2P = Callable[[str], Pron]
 
 
+@functools.lru_cache(maxsize=1)
+def default_cmudict() -> Lexicon:
+    """The whole of CMUdict (:meth:`Lexicon.from_cmudict`), read once per process (a few seconds);
+    pronouncers share it and never change it."""
+    return Lexicon.from_cmudict()
+
+
 class Pronouncer:
     """User dictionary over CMUdict over a G2P fallback (module docstring).
 
@@ -156,7 +164,7 @@ class Pronouncer:
     @property
     def cmudict(self) -> Lexicon | None:
         if self._cmudict == "auto":
-            self._cmudict = Lexicon.from_cmudict()
+            self._cmudict = default_cmudict()
         return self._cmudict  # type: ignore[return-value]
 
     @property

@@ -341,12 +341,14 @@ class Transcriber:
         """
         source = utterance or (str(audio) if isinstance(audio, (str, Path)) else "<array>")
         words, prons = (pronouncer or self.pronouncer()).pronounce(text, source=source)  # before any audio
-        if isinstance(audio, (str, Path)) and self._is_long_file(Path(audio)):
+        if isinstance(audio, (str, Path)):  # the tiers end where the file does (not its resampled copy)
+            long = self._is_long_file(Path(audio))
             info = sf.info(str(audio))
-            log_probs, duration = self._file_log_probs_chunked(Path(audio)), info.frames / info.samplerate
+            duration = info.frames / info.samplerate
+            log_probs = self._file_log_probs_chunked(Path(audio)) if long else self.log_probs(self._wave(audio, None))
         else:
-            wave = self._wave(audio, sample_rate)
-            log_probs, duration = self.log_probs(wave), wave.shape[0] / self.feature_config.sample_rate
+            log_probs = self.log_probs(self._wave(audio, sample_rate))
+            duration = audio.shape[-1] / sample_rate  # type: ignore[operator]  # _wave checked sample_rate
         min_duration = self.decoder_config("greedy", min_duration_ms=min_duration_ms).min_duration
         return align_words(
             log_probs,

@@ -52,7 +52,7 @@ from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
 from phonrec.features import num_frames
 from phonrec.forced_align import Alignment
-from phonrec.ipa import to_ipa
+from phonrec.ipa import check_ipa, to_ipa
 from phonrec.lexicon import Lexicon
 from phonrec.phones import PhoneSet, PhoneSetError
 from phonrec.pronounce import Pronouncer, PronunciationError
@@ -511,7 +511,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     corpus_dir, out_dir = args.paths
     find_corpus(corpus_dir)  # a wrong folder fails before the model loads
     check_out_dir(Path(out_dir), args.overwrite)
-    tr = Transcriber.from_pretrained(resolve_model(args.model or "en"))
+    model_dir = resolve_model(args.model or "en")
+    tr = Transcriber.from_pretrained(model_dir)
+    if args.ipa:
+        check_ipa(tr.phone_set, model_dir)
     pronouncer = Pronouncer.from_files(args.dictionary, extra=tr.lexicon)
     if args.dictionary:
         warn_unknown_phones(pronouncer.dictionaries[0], tr.phone_set, args.dictionary)
