@@ -43,11 +43,13 @@ from phonrec.decode.config import (
 from phonrec.decode.lexicon import Hypothesis
 from phonrec.decode.search import Search, build_search
 from phonrec.features import CMVN, FeatureConfig, compute_features, normalise, num_frames
+from phonrec.forced_align import Alignment, align_words
 from phonrec.lexicon import Lexicon
 from phonrec.lm import PhoneBigram
 from phonrec.model_dir import DECODERS, DecodingDefaults, read_model_dir
 from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
+from phonrec.pronounce import Pronouncer
 from phonrec.spans import frames_to_seconds
 
 DecoderName = Literal["greedy", "beam", "lexicon"]
@@ -103,6 +105,7 @@ class Transcriber:
         self.decoding, self.phone_bigram = decoding or DecodingDefaults(), phone_bigram
         self.progress = False
         self._searches: dict[DecoderConfig, Search] = {}
+        self._pronouncer: Pronouncer | None = None
 
     @classmethod
     def from_pretrained(
@@ -292,6 +295,72 @@ class Transcriber:
             return []
         waves = [self._wave(a, sample_rate) for a in audios]
         return [self._result(lp, cfg, posteriors) for lp in self.log_probs_batch(waves)]
+
+    # --- forced alignment --------------------------------------------------------------------
+    def pronouncer(self) -> Pronouncer:
+        """The default :class:`phonrec.pronounce.Pronouncer` of :meth:`align`: the model directory's
+        lexicon (if any) over CMUdict over flite's letter-to-sound rules (built once)."""
+        if self._pronouncer is None:
+            self._pronouncer = Pronouncer([] if self.lexicon is None else [self.lexicon])
+        return self._pronouncer
+
+    def align(
+        self,
+        audio: str | Path | np.ndarray | torch.Tensor,
+        text: str,
+        *,
+        sample_rate: int | None = None,
+        pronouncer: Pronouncer | None = None,
+        silence: bool = True,
+        min_duration_ms: float | None = None,
+        utterance: str | None = None,
+    ) -> Alignment:
+        """Force-align a transcript to one recording: word and phone intervals in seconds, each phone
+        with its mean posterior (:func:`phonrec.forced_align.align_words`).
+
+        Args:
+            audio: a file path, or an array with its ``sample_rate``.
+            text: the words spoken (punctuation and case are ignored: :meth:`Pronouncer.words`).
+            pronouncer: where pronunciations come from (default :meth:`pronouncer`); words that no
+                dictionary has are guessed and recorded in its ``guesses``.
+            silence: allow silence between words.
+            min_duration_ms: frame-level models: shortest phone (``None``: the model's decoding
+                default, ``0``: one frame).
+            utterance: the name used in errors (default: the path, or ``<array>``).
+
+        Example::
+
+            a = tr.align("a.wav", "the birch canoe")
+            for p in a.phones:
+                print(p.phone, p.start, p.end, p.score)
+
+        Raises:
+            PronunciationError: a word with unknown characters, or one nothing can pronounce.
+            AudioError: unreadable audio.
+            AlignmentError: a transcript too long for the audio (the numbers named).
+        """
+        source = utterance or (str(audio) if isinstance(audio, (str, Path)) else "<array>")
+        words, prons = (pronouncer or self.pronouncer()).pronounce(text, source=source)  # before any audio
+        if isinstance(audio, (str, Path)):  # the tiers end where the file does (not its resampled copy)
+            long = self._is_long_file(Path(audio))
+            info = sf.info(str(audio))
+            duration = info.frames / info.samplerate
+            log_probs = self._file_log_probs_chunked(Path(audio)) if long else self.log_probs(self._wave(audio, None))
+        else:
+            log_probs = self.log_probs(self._wave(audio, sample_rate))
+            duration = audio.shape[-1] / sample_rate  # type: ignore[operator]  # _wave checked sample_rate
+        min_duration = self.decoder_config("greedy", min_duration_ms=min_duration_ms).min_duration
+        return align_words(
+            log_probs,
+            words,
+            prons,
+            self.phone_set,
+            hop_ms=self.hop_ms,
+            duration=duration,
+            min_duration=min_duration,
+            silence=silence,
+            utterance=source,
+        )
 
     # --- long files --------------------------------------------------------------------------
     LONG_FILE_SECONDS = 34.0

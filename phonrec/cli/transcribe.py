@@ -11,6 +11,9 @@ phone duration, phone bigram and lexicon; :mod:`phonrec.model_dir`); ``--decoder
 ``--min-duration-ms`` (``0``: none), ``--beam`` and ``--lexicon FILE`` override them. With a
 lexicon the output has the words and their times, and the TextGrid a ``words`` tier.
 
+``--ipa`` writes the phones in IPA (:mod:`phonrec.ipa`; silence becomes the empty label, as in MFA's
+TextGrids, and is left out of the text output's phone line) instead of phonrec's ARPAbet.
+
 ``--textgrid DIR`` writes one TextGrid per input, named by its path relative to the inputs' common
 folder (``x/a.wav`` and ``y/a.wav`` -> ``DIR/x/a.TextGrid``, ``DIR/y/a.TextGrid``); inputs that
 still share a name keep their extension (``fox.ogg`` and ``fox.mp3`` -> ``fox.ogg.TextGrid``,
@@ -42,6 +45,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import soundfile as sf
@@ -53,6 +57,7 @@ from phonrec.cli.errors import user_errors
 from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
 from phonrec.data.textgrid import write_textgrid
+from phonrec.ipa import check_ipa, to_ipa
 from phonrec.lm import PhoneBigram
 from phonrec.model_dir import DECODERS, PHONES, write_decoding_defaults
 from phonrec.phones import PhoneSet
@@ -81,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--textgrid", metavar="DIR", help="also write one Praat TextGrid per file into DIR")
     p.add_argument("--overwrite", action="store_true", help="replace TextGrids that already exist")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    p.add_argument("--ipa", action="store_true", help="phones in IPA instead of ARPAbet")
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     p.add_argument("--threads", type=int, help="torch threads per process")
@@ -184,9 +190,18 @@ def transcribe_all(
         yield from pool.imap(_transcribe_one, paths)
 
 
+def ipa_result(result: Transcription) -> Transcription:
+    """``result`` with its phones in IPA (silence: ``""``)."""
+    return replace(
+        result,
+        phones=[to_ipa(p) for p in result.phones],
+        spans=[(to_ipa(p), s, e) for p, s, e in result.spans],
+    )
+
+
 def format_text(path: Path, result: Transcription) -> str:
     """The plain-text report of one file: phones, then ``start end phone`` lines, then words."""
-    lines = [f"{path}: {' '.join(result.phones)}"]
+    lines = [f"{path}: {' '.join(p for p in result.phones if p)}"]
     lines += [f"  {s:8.3f} {e:8.3f}  {p}" for p, s, e in result.spans]
     if result.word_spans is not None:
         lines.append(f"  words: {' '.join(result.words or [])}")
@@ -253,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     threads = args.threads or (1 if args.jobs > 1 else torch.get_num_threads())
     torch.set_num_threads(threads)
     tr = Transcriber.from_pretrained(args.model_dir, device=args.device, lexicon=args.lexicon)
+    if args.ipa:
+        check_ipa(tr.phone_set, args.model_dir)
     options = {
         "decoder": args.decoder or ("lexicon" if args.lexicon else None),
         "min_duration_ms": args.min_duration_ms,
@@ -276,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
             tqdm.write(f"{PROG}: {error}", file=sys.stderr)
             status = 1
             continue
+        if args.ipa:
+            result = ipa_result(result)
         tqdm.write(format_json(path, result) if args.json else format_text(path, result), file=sys.stdout)
         if outputs:
             write_result_textgrid(outputs[i], path, result)

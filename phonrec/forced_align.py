@@ -1,0 +1,294 @@
+"""Forced alignment of a transcript: words, their pronunciations and a model's per-frame
+log-probabilities -> word and phone intervals in seconds, each phone with a posterior score.
+
+:func:`align_words` runs the Viterbi primitives of :mod:`phonrec.align` on the phone string the
+words spell:
+
+* CTC models (the phone set has ``<blank>``): :func:`phonrec.align.align_ctc_scored`. A phone's
+  CTC span is the run of frames that emit it; it is widened over the blank frames next to it by
+  :func:`phonrec.align.ctc_frame_labels` (up to 4 frames each side, a short gap split at its middle),
+  and what is left between two words is silence.
+* frame-level models: :func:`phonrec.align.align_frames_scored` with ``sil`` optional before,
+  after and between the phones, and each phone at least ``min_duration`` frames (lowered to what
+  fits when the audio is too short for it, down to one frame a phone).
+
+Inside a word there is no silence: a gap (or inserted ``sil``) between two phones of one word is
+split between them at its middle. With ``silence=False`` the gaps between words are split the
+same way and the first and last phones reach the ends of the file. A word with several
+pronunciations gets the one that scores best: every word starts at its first pronunciation, then,
+in word order, each alternative is tried with the other words fixed and kept when the whole
+path's log-probability improves (one pass, one Viterbi run per alternative).
+
+Times: frame ``f`` starts at ``frames_to_seconds(f, hop_ms)``; the last interval ends at the
+audio's duration (the final partial window), so the intervals of each tier, the empty ones
+included, tile ``[0, duration]``. A phone's ``score`` is its mean posterior probability (0..1) over
+the frames the path gives it (CTC: the frames that emit it, without the blanks it was widened
+over): the raw material of pronunciation scoring (goodness of pronunciation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from phonrec.align import align_ctc_scored, align_frames_scored, ctc_frame_labels
+from phonrec.divergences import ctc_min_frames
+from phonrec.lexicon import Pron
+from phonrec.phones import PhoneSet, PhoneSetError
+from phonrec.spans import DEFAULT_HOP_MS, Span, as_numpy_log_probs, frames_to_seconds
+
+
+class AlignmentError(ValueError):
+    """A transcript that cannot be aligned to its audio; the message names the utterance and the numbers."""
+
+
+@dataclass(frozen=True)
+class WordInterval:
+    """A word (lower-case, as the tier shows it) from ``start`` to ``end`` seconds; ``""`` for a silence."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class PhoneInterval:
+    """A phone from ``start`` to ``end`` seconds; ``""`` (with ``score`` and ``word`` ``None``) for a silence.
+
+    Attributes:
+        score: mean posterior probability (0..1) of the phone over its frames.
+        word: index into :attr:`Alignment.words` of the word it belongs to.
+    """
+
+    phone: str
+    start: float
+    end: float
+    score: float | None
+    word: int | None
+
+
+@dataclass
+class Alignment:
+    """What :func:`align_words` (and :meth:`phonrec.transcribe.Transcriber.align`) return.
+
+    Attributes:
+        utterance: the name used in errors (a file, or ``<array>``).
+        duration: seconds of audio; both tiers tile ``[0, duration]``.
+        words: word intervals in time order, silences (``""``) included.
+        phones: phone intervals in time order, silences (``""``) included.
+        pronunciations: the pronunciation chosen for each word, in word order.
+        log_likelihood: the Viterbi path's log-probability (sum over frames).
+    """
+
+    utterance: str
+    duration: float
+    words: list[WordInterval]
+    phones: list[PhoneInterval]
+    pronunciations: list[Pron]
+    log_likelihood: float
+
+    def word_score(self, index: int) -> float | None:
+        """Mean :attr:`PhoneInterval.score` of the phones of ``words[index]`` (``None`` for a silence)."""
+        scores = [p.score for p in self.phones if p.word == index and p.score is not None]
+        return float(np.mean(scores)) if scores else None
+
+
+@dataclass(frozen=True)
+class _Path:
+    """One Viterbi run: per-target frame intervals (widened/owned), scoring frames, path score."""
+
+    owned: list[tuple[int, int]]
+    scored: list[tuple[int, int]]
+    score: float
+
+
+def align_words(
+    log_probs: torch.Tensor | np.ndarray,
+    words: Sequence[str],
+    pronunciations: Sequence[Sequence[Pron]],
+    phone_set: PhoneSet,
+    *,
+    hop_ms: float = DEFAULT_HOP_MS,
+    duration: float | None = None,
+    min_duration: int = 1,
+    silence: bool = True,
+    utterance: str = "<array>",
+) -> Alignment:
+    """Align ``words`` (with their candidate pronunciations) to ``log_probs`` (module docstring).
+
+    Args:
+        log_probs: (T, K) per-frame log-probabilities of a model whose phone set is ``phone_set``.
+        words: the words in order (any case; the tiers show them lower-case).
+        pronunciations: per word, one or more phone-symbol tuples (e.g. from
+            :meth:`phonrec.pronounce.Pronouncer.pronunciations`).
+        hop_ms: milliseconds per model frame.
+        duration: seconds of audio (default ``T * hop_ms``); the last interval ends there.
+        min_duration: frame-level models: fewest frames per phone.
+        silence: allow silence between words (and at the edges).
+        utterance: named in errors.
+
+    Raises:
+        AlignmentError: no words, a word none of whose pronunciations uses only the model's phones,
+            or a transcript that needs more frames than the audio has (the numbers named).
+    """
+    lp = as_numpy_log_probs(log_probs)
+    T = lp.shape[0]
+    if len(pronunciations) != len(words):
+        raise ValueError(f"{len(words)} words but {len(pronunciations)} pronunciation lists")
+    if not words:
+        raise AlignmentError(f"{utterance}: empty transcript (no words to align)")
+    if min_duration < 1:
+        raise ValueError(f"min_duration must be >= 1, got {min_duration}")
+    duration = frames_to_seconds(T, hop_ms) if duration is None else float(duration)
+    candidates = [_candidates(w, p, phone_set, utterance) for w, p in zip(words, pronunciations)]
+    blank, sil = phone_set.blank_id, phone_set.silence_id
+
+    def run(choice: list[int]) -> _Path:
+        flat = [p for cands, c in zip(candidates, choice) for p in cands[c]]
+        if blank is not None:
+            return _ctc_path(lp, flat, blank)
+        d = max(1, min(min_duration, T // len(flat)))
+        return _frame_path(lp, flat, d, sil if silence else None)
+
+    shortest = [min(range(len(c)), key=lambda j, c=c: len(c[j])) for c in candidates]
+    need = _frames_needed([p for cands, j in zip(candidates, shortest) for p in cands[j]], blank is not None)
+    if T < need:
+        phones = sum(len(c[j]) for c, j in zip(candidates, shortest))
+        raise AlignmentError(
+            f"{utterance}: transcript too long for the audio: {len(words)} words, {phones} phones need at least "
+            f"{need} frames ({frames_to_seconds(need, hop_ms):.2f} s), the audio has {T} ({duration:.2f} s)"
+        )
+    choice = [0] * len(words)
+    if T < _frames_needed([p for c in candidates for p in c[0]], blank is not None):
+        choice = list(shortest)
+    best = run(choice)
+    for i, cands in enumerate(candidates):
+        for j in range(len(cands)):
+            if j == choice[i]:
+                continue
+            trial = choice[:i] + [j] + choice[i + 1 :]
+            if T < _frames_needed([p for c, k in zip(candidates, trial) for p in c[k]], blank is not None):
+                continue
+            path = run(trial)
+            if path.score > best.score:
+                best, choice = path, trial
+    return _assemble(lp, words, candidates, choice, best, phone_set, hop_ms, duration, silence, utterance)
+
+
+def _candidates(word: str, prons: Sequence[Pron], phone_set: PhoneSet, utterance: str) -> list[list[int]]:
+    """The pronunciations of ``word`` as phone ids of the model (silence-free, known phones only)."""
+    out: list[list[int]] = []
+    unknown: set[str] = set()
+    for pron in prons:
+        if not pron or phone_set.silence in pron:
+            continue
+        try:
+            ids = phone_set.encode(list(pron))
+        except PhoneSetError:
+            unknown |= {p for p in pron if p not in phone_set}
+            continue
+        if ids not in out:
+            out.append(ids)
+    if not out:
+        why = f" (the model has no phone {', '.join(sorted(unknown))})" if unknown else ""
+        raise AlignmentError(f"{utterance}: no usable pronunciation of {word!r}{why}")
+    return out
+
+
+def _frames_needed(targets: list[int], ctc: bool) -> int:
+    if not ctc:
+        return len(targets)
+    return int(ctc_min_frames(torch.tensor([targets]), torch.tensor([len(targets)]))[0])
+
+
+def _ctc_path(lp: np.ndarray, targets: list[int], blank: int) -> _Path:
+    result = align_ctc_scored(lp, targets, blank)
+    T = lp.shape[0]
+    # widen each phone over its neighbouring blanks: label frames by target index, -1 for the rest
+    owner = ctc_frame_labels([Span(i, s.start, s.end) for i, s in enumerate(result.spans)], T, silence=-1)
+    owned = _runs_by_index(owner, len(targets))
+    return _Path(owned, [(s.start, s.end) for s in result.spans], result.score)
+
+
+def _frame_path(lp: np.ndarray, targets: list[int], min_duration: int, sil: int | None) -> _Path:
+    result = align_frames_scored(lp, targets, min_duration, optional_silence=sil, silence_between=sil is not None)
+    owned = [(s.start, s.end) for s in result.spans if sil is None or s.phone != sil]  # targets never hold sil
+    return _Path(owned, owned, result.score)
+
+
+def _runs_by_index(owner: list[int], n: int) -> list[tuple[int, int]]:
+    """``(first, end)`` frames of each index ``0 .. n-1`` in a per-frame index list (each index one run)."""
+    arr = np.asarray(owner)
+    out = []
+    for i in range(n):
+        frames = np.flatnonzero(arr == i)
+        out.append((int(frames[0]), int(frames[-1]) + 1))
+    return out
+
+
+def _assemble(
+    lp: np.ndarray,
+    words: Sequence[str],
+    candidates: list[list[list[int]]],
+    choice: list[int],
+    path: _Path,
+    phone_set: PhoneSet,
+    hop_ms: float,
+    duration: float,
+    silence: bool,
+    utterance: str,
+) -> Alignment:
+    """Per-target frame intervals -> tiers in seconds (gaps inside words split, silences between words)."""
+    T = lp.shape[0]
+    targets = [p for cands, c in zip(candidates, choice) for p in cands[c]]
+    word_of = [i for i, (cands, c) in enumerate(zip(candidates, choice)) for _ in cands[c]]
+    bounds = [list(b) for b in path.owned]
+    for k in range(len(bounds) - 1):
+        end, start = bounds[k][1], bounds[k + 1][0]
+        if start > end and (word_of[k] == word_of[k + 1] or not silence):
+            mid = (end + start + 1) // 2
+            bounds[k][1], bounds[k + 1][0] = mid, mid
+    if not silence:
+        bounds[0][0], bounds[-1][1] = 0, T
+
+    def seconds(frame: int) -> float:
+        return duration if frame >= T else min(frames_to_seconds(frame, hop_ms), duration)
+
+    probs = np.exp(lp)
+    phones: list[PhoneInterval] = []
+    word_bounds: list[tuple[int, int]] = []
+    t = 0
+    for k, ((a, b), (sa, sb), pid) in enumerate(zip(bounds, path.scored, targets)):
+        if a > t:
+            phones.append(PhoneInterval("", seconds(t), seconds(a), None, None))
+        score = float(probs[sa:sb, pid].mean())
+        phones.append(PhoneInterval(phone_set.symbols[pid], seconds(a), seconds(b), score, word_of[k]))
+        t = b
+        if k == 0 or word_of[k] != word_of[k - 1]:
+            word_bounds.append((a, b))
+        else:
+            word_bounds[-1] = (word_bounds[-1][0], b)
+    if t < T:
+        phones.append(PhoneInterval("", seconds(t), duration, None, None))
+    word_intervals: list[WordInterval] = []
+    t = 0
+    for w, (a, b) in zip(words, word_bounds):
+        if a > t:
+            word_intervals.append(WordInterval("", seconds(t), seconds(a)))
+        word_intervals.append(WordInterval(w.lower(), seconds(a), seconds(b)))
+        t = b
+    if t < T:
+        word_intervals.append(WordInterval("", seconds(t), duration))
+    word_intervals = [w for w in word_intervals if w.word or w.end > w.start]  # silences clipped to nothing
+    # each phone's word index refers to the word list with its silences
+    index = [i for i, w in enumerate(word_intervals) if w.word]
+    phones = [
+        p if p.word is None else PhoneInterval(p.phone, p.start, p.end, p.score, index[p.word])
+        for p in phones
+        if p.word is not None or p.end > p.start
+    ]
+    chosen = [tuple(phone_set.symbols[p] for p in cands[c]) for cands, c in zip(candidates, choice)]
+    return Alignment(utterance, duration, word_intervals, phones, chosen, path.score)
