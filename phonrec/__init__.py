@@ -28,6 +28,9 @@ _EXPORTS = {
     "compute_features": "phonrec.features",
     "BiLSTM": "phonrec.models.bilstm",
     "edit_distance": "phonrec.metrics",
+    "Pronouncer": "phonrec.pronounce",
+    "Alignment": "phonrec.forced_align",
+    "AlignmentError": "phonrec.forced_align",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

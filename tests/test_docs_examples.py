@@ -11,9 +11,9 @@ command name mentioned in a sentence.
 Each example runs in its own copy of a working directory that holds what the examples refer
 to: a tiny flite corpus at ``data/synth`` (with its ``lexicon.txt``, also at
 ``exp/synth/lexicon.txt`` as the main job writes it), tiny trained models at
-``exp/synth/aligned/model`` and ``exp/synth/ctc/model``, and ``a.wav`` / ``b.flac`` made with
-flite. The console scripts come from this interpreter's ``bin`` with this checkout on
-``PYTHONPATH``.
+``exp/synth/aligned/model`` and ``exp/synth/ctc/model``, ``a.wav`` / ``b.flac`` made with
+flite, and a corpus folder ``recordings/anna/{hello,test}.{wav,lab}``. The console scripts come
+from this interpreter's ``bin`` with this checkout on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -179,6 +179,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train_tiny(root, "ctc")
     speak("hello world", root / "a.wav")
     speak("a short test", root / "b.flac")
+    (root / "recordings" / "anna").mkdir(parents=True)  # a corpus folder for phonrec-align
+    for name, text in (("hello", "hello world"), ("test", "a short test")):
+        speak(text, root / "recordings" / "anna" / f"{name}.wav")
+        (root / "recordings" / "anna" / f"{name}.lab").write_text(text + "\n")
     return root
 
 
