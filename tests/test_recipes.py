@@ -103,8 +103,11 @@ def test_speechocean762_recipe_tiny(shared_data, tmp_path):
         str(exp),
         "--jobs",
         "1",
+        "--pool",
+        f"{data / 'train'}:0.5",  # structure only: pooling a corpus with (half of) itself
         *TINY,
     )
+    assert "in 2 corpora" in (exp / "ctc" / "train.log").read_text()
     train, dev = DataDir.load(data / "train"), DataDir.load(data / "dev")
     # tiny = 3 speakers x 4 utterances per split, speakers disjoint, all from the corpus's utt2spk
     utt2spk = read_kaldi_map(corpus / "train" / "utt2spk")

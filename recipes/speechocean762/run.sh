@@ -26,6 +26,7 @@ data=data/speechocean762
 exp=exp/speechocean762
 jobs=$(nproc)         # decoding worker processes
 heldout=0.1           # fraction of the speakers held out as dev
+pool=""               # more training corpora for CTC (stage 3), "DIR:WEIGHT ...", e.g. "data/synth/train:0.5"
 . recipes/lib/parse_options.sh
 . recipes/lib/decode.sh
 
@@ -84,8 +85,11 @@ if run_stage 2 "features and CMVN"; then
     data.cache_dir=$data/cache exp_dir=$exp/features "${feat_opts[@]}" "${overrides[@]}"
 fi
 
-if run_stage 3 "train CTC"; then
-  train $exp/ctc divergence=ctc data.train=$data/train data.dev=$data/dev data.cache_dir=$data/cache "${ctc_opts[@]}"
+if run_stage 3 "train CTC${pool:+ (pooled with $pool)}"; then
+  dirs=$data/train; weights=1
+  for item in $pool; do dirs+=",${item%:*}"; weights+=",${item##*:}"; done
+  train $exp/ctc divergence=ctc "data.train=[$dirs]" "data.train_weights=[$weights]" data.dev=$data/dev \
+    data.cache_dir=$data/cache "${ctc_opts[@]}"
 fi
 
 if run_stage 4 "force-align train and dev with the CTC model -> $data/{train,dev}_ali"; then
