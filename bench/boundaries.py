@@ -31,6 +31,8 @@ Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
     ``...@edge``         the same path, boundaries at ``frame * hop`` (phonrec before the offset fix).
     ``...+xing``         boundaries moved to the crossing point of the two neighbouring phones'
                          log-posteriors, interpolated linearly between frame centres.
+    ``fb-min{D}``        the same graph, each boundary at its posterior expectation (forward-backward,
+                         :func:`expected_boundaries`): sub-frame, and an average over likely paths.
     ``ctc-widened``      CTC model + :func:`phonrec.align.align_ctc`, spans widened over blanks by
                          :func:`phonrec.align.ctc_frame_labels` (as ``phonrec-align`` writes them).
     ``ctc-onset``        as ``ctc-widened`` but a boundary between two touching phones is placed at
