@@ -156,12 +156,19 @@ def test_writers_round_trip(tmp_path):
     spans = [Span(2, 0, 12), Span(3, 12, 20), Span(1, 25, 30)]
     write_phn(tmp_path / "a.phn", spans, ps)
     segs = read_phn(tmp_path / "a.phn")
+    # boundary t > 0 at t * 10 ms + 7.5 ms (midway between frame centres), boundary 0 at 0 s
     assert [(s.label, round(s.start, 4), round(s.end, 4)) for s in segs] == [
-        ("aa", 0.0, 0.12),
-        ("b", 0.12, 0.2),
-        ("sil", 0.25, 0.3),
+        ("aa", 0.0, 0.1275),
+        ("b", 0.1275, 0.2075),
+        ("sil", 0.2575, 0.3075),
     ]
     write_textgrid(tmp_path / "a.TextGrid", spans, ps, num_frames=35)
     tiers = read_textgrid(tmp_path / "a.TextGrid")
     got = [(s.label, round(s.start, 4), round(s.end, 4)) for s in tiers["phones"]]
-    assert got == [("aa", 0.0, 0.12), ("b", 0.12, 0.2), ("", 0.2, 0.25), ("sil", 0.25, 0.3), ("", 0.3, 0.35)]
+    assert got == [
+        ("aa", 0.0, 0.1275),
+        ("b", 0.1275, 0.2075),
+        ("", 0.2075, 0.2575),
+        ("sil", 0.2575, 0.3075),
+        ("", 0.3075, 0.3575),
+    ]

@@ -94,8 +94,11 @@ def test_batch_respects_lengths_and_matches_reference(blank):
 
 
 def test_spans_to_seconds_uses_hop():
-    assert spans_to_seconds([Span(3, 10, 25)], hop_ms=10.0) == [(3, 0.1, 0.25)]
-    assert spans_to_seconds([Span(3, 10, 25)], hop_ms=20.0) == [(3, 0.2, 0.5)]
+    # boundaries midway between frame centres (phonrec.spans.frames_to_seconds): +7.5 ms at 10-ms
+    # frames, +12.5 ms at 20-ms frames (label of the second of two stacked frames); frame 0 is 0 s
+    assert spans_to_seconds([Span(3, 10, 25)], hop_ms=10.0) == [(3, pytest.approx(0.1075), pytest.approx(0.2575))]
+    assert spans_to_seconds([Span(3, 10, 25)], hop_ms=20.0) == [(3, pytest.approx(0.2125), pytest.approx(0.5125))]
+    assert spans_to_seconds([Span(3, 0, 1)], hop_ms=10.0) == [(3, 0.0, pytest.approx(0.0175))]
 
 
 # --- Viterbi phone loop ---------------------------------------------------------------------

@@ -1,0 +1,618 @@
+"""Boundary accuracy of the forced aligners against exact synthesiser timings (issue 14 item 5).
+
+Every utterance of a data directory made by ``phonrec-synth`` is force-aligned to its reference
+phone string (the ``phones`` file) by each aligner option, and each interior reference boundary is
+compared with the aligner's time for it. The reference is flite's exact phone timing,
+``wav/<utt>.seg`` next to the wav (:func:`phonrec.data.synth.read_seg_file`), not the 10-ms
+``alignments`` file (which is itself quantised).
+
+What is counted
+    The reference's non-silence phones ``p_0 .. p_{L-1}`` are the targets; every aligner returns
+    one (start, end) per target, in the same order, so boundaries are matched one-to-one by
+    position (a hypothesis whose non-silence phones differ from the reference's is an error, not
+    a score). For each ``i``:
+
+    * ``phone`` boundaries: ``p_i`` and ``p_{i+1}`` touch in the reference (no pause between):
+      reference time ``end_i``; hypothesis time the middle of ``[end_i, start_{i+1}]`` (just
+      ``start_{i+1}`` when the aligner put no silence between them).
+    * ``sil`` (speech/silence) boundaries: where the reference has silence between ``p_i`` and
+      ``p_{i+1}``, before ``p_0`` or after ``p_{L-1}``: the speech offset ``end_i`` and the
+      onset ``start_{i+1}`` are each compared with the hypothesis's ``end_i`` / ``start_{i+1}``.
+      An onset at 0 s or an offset at the audio's end is not interior and not counted.
+
+    ``all`` pools both kinds. Reported: the share of boundaries with ``|error| <= 10 / 20 / 50 ms``,
+    the mean absolute and the mean signed error (hypothesis minus reference, ms: negative = early).
+
+Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
+    ``viterbi-min{D}``   frame model + :func:`phonrec.align.align_frames`, every phone >= D ms
+                         (D = 0 and 10 are the same at 10-ms frames: a phone has >= 1 frame), optional
+                         ``sil`` at the edges and between phones (as ``phonrec-align`` runs it);
+                         frames -> seconds by :func:`phonrec.spans.frames_to_seconds`.
+    ``...@edge``         the same path, boundaries at ``frame * hop`` (phonrec before the offset fix).
+    ``...+xing``         boundaries moved to the crossing point of the two neighbouring phones'
+                         log-posteriors, interpolated linearly between frame centres.
+    ``fb-min{D}``        the same graph, each boundary at its posterior expectation (forward-backward,
+                         :func:`expected_boundaries`): sub-frame, and an average over likely paths.
+    ``ctc-widened``      CTC model + :func:`phonrec.align.align_ctc`, spans widened over blanks by
+                         :func:`phonrec.align.ctc_frame_labels` (as ``phonrec-align`` writes them).
+    ``ctc-onset``        as ``ctc-widened`` but a boundary between two touching phones is placed at
+                         the first emitted frame of the right-hand phone.
+    ``even-vad``         no model: the phones spread evenly over the speech region found by an energy
+                         VAD (a user has no reference timings; :func:`vad_region`).
+
+Frame times. Frame ``t``'s label is read at its centre, ``t * hop + win / 2`` (12.5 ms for 25-ms
+windows; :func:`phonrec.data.segments.segments_to_frame_labels`), so a change of label between
+frames ``t - 1`` and ``t`` says the true boundary lies between the two centres, at
+``t * hop + (win - hop) / 2`` on average (:func:`phonrec.spans.boundary_offset_ms`).
+
+    PYTHONPATH=. .venv/bin/python bench/boundaries.py --model exp/synth/aligned/model \\
+        --ctc-model exp/synth/ctc/model --data data/synth/dev data/synth/test \\
+        --json bench/results/boundaries_synth.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from phonrec.align import align_ctc, align_frames, ctc_frame_labels
+from phonrec.audio import load_audio
+from phonrec.data.datadir import DataDir
+from phonrec.data.segments import Segment
+from phonrec.data.synth import read_seg_file
+from phonrec.spans import Span, boundary_offset_ms, frames_to_seconds, runs_to_spans
+from phonrec.transcribe import Transcriber
+
+TOLERANCES_MS = (10, 20, 50)
+KINDS = ("phone", "sil", "all")
+#: even-vad: speech = 10-ms frames above floor + VAD_FRACTION * (peak - floor) dB (set on 60 dev
+#: utterances: 0.1 / 0.2 / 0.3 / 0.5 put 42 / 79 / 78 / 62% of speech on/offsets within 20 ms).
+VAD_FRACTION = 0.25
+_EPS = 1e-6
+
+
+# --- the metric -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """One reference boundary and the aligner's time for it (seconds)."""
+
+    kind: str  # "phone" (between two phones) or "sil" (speech onset/offset)
+    ref: float
+    hyp: float
+
+    @property
+    def error_ms(self) -> float:
+        """Signed error, hypothesis minus reference, in milliseconds."""
+        return (self.hyp - self.ref) * 1000.0
+
+
+def target_times(segments: Sequence[Segment], silence: str = "sil") -> tuple[list[str], list[float], list[float]]:
+    """The non-silence segments' labels, starts and ends (silence segments dropped)."""
+    speech = [s for s in segments if s.label != silence]
+    return [s.label for s in speech], [s.start for s in speech], [s.end for s in speech]
+
+
+def boundary_errors(
+    ref: Sequence[Segment],
+    hyp: Sequence[Segment],
+    *,
+    duration: float | None = None,
+    silence: str = "sil",
+    source: str = "",
+) -> list[Boundary]:
+    """Match the interior boundaries of ``ref`` with ``hyp`` by phone position (module docstring).
+
+    Args:
+        ref: reference segments in time order (``silence`` segments included or not).
+        hyp: the aligner's segments for the same phone string.
+        duration: the audio's length in seconds (default: the end of ``ref``'s last segment); a
+            speech offset at it is not interior.
+        source: utterance named in errors.
+
+    Returns:
+        one :class:`Boundary` per interior reference boundary, in time order.
+
+    Raises:
+        ValueError: when the two non-silence phone strings differ (first difference named).
+    """
+    where = f"{source}: " if source else ""
+    r_lab, r_start, r_end = target_times(ref, silence)
+    h_lab, h_start, h_end = target_times(hyp, silence)
+    if r_lab != h_lab:
+        i = next((k for k, (a, b) in enumerate(zip(r_lab, h_lab)) if a != b), min(len(r_lab), len(h_lab)))
+        raise ValueError(
+            f"{where}hypothesis phones differ from the reference at position {i} "
+            f"(reference {len(r_lab)} phones {r_lab[i : i + 3]}, hypothesis {len(h_lab)} phones {h_lab[i : i + 3]})"
+        )
+    if not r_lab:
+        return []
+    end = ref[-1].end if duration is None else duration
+    out: list[Boundary] = []
+    if r_start[0] > _EPS:
+        out.append(Boundary("sil", r_start[0], h_start[0]))
+    for i in range(len(r_lab) - 1):
+        if abs(r_start[i + 1] - r_end[i]) <= _EPS:
+            out.append(Boundary("phone", r_end[i], 0.5 * (h_end[i] + h_start[i + 1])))
+        else:
+            out.append(Boundary("sil", r_end[i], h_end[i]))
+            out.append(Boundary("sil", r_start[i + 1], h_start[i + 1]))
+    if r_end[-1] < end - _EPS:
+        out.append(Boundary("sil", r_end[-1], h_end[-1]))
+    return out
+
+
+def summarise(bounds: Sequence[Boundary], tolerances_ms: Sequence[float] = TOLERANCES_MS) -> dict[str, dict]:
+    """Per kind (``phone``, ``sil``, ``all``): count, share within each tolerance (%), mean |error|
+    and mean signed error (ms). An empty kind has ``n = 0`` and ``None`` for the rest."""
+    out: dict[str, dict] = {}
+    for kind in KINDS:
+        err = np.array([b.error_ms for b in bounds if kind == "all" or b.kind == kind], dtype=np.float64)
+        row: dict[str, float | int | None] = {"n": int(err.size)}
+        for tol in tolerances_ms:
+            row[f"within_{tol:g}ms"] = round(100.0 * float(np.mean(np.abs(err) <= tol + 1e-9)), 2) if err.size else None
+        row["mean_abs_ms"] = round(float(np.mean(np.abs(err))), 2) if err.size else None
+        row["mean_signed_ms"] = round(float(np.mean(err)), 2) if err.size else None
+        out[kind] = row
+    return out
+
+
+# --- frame times ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameClock:
+    """Output-frame timing of a model: ``hop_ms`` per output frame; output frame ``t``'s label is
+    read at ``t * hop_ms + centre0_ms`` (the centre of the feature frame training took it from)."""
+
+    hop_ms: float
+    centre0_ms: float
+    offset_ms: float  # boundary before frame t at t * hop_ms + offset_ms
+
+    @classmethod
+    def of(cls, tr: Transcriber, *, edge: bool = False) -> "FrameClock":
+        """The clock of a loaded model; ``edge``: boundaries at ``t * hop`` (no offset)."""
+        f = tr.feature_config
+        factor = int(round(tr.hop_ms / f.hop_ms))
+        centre0 = (factor // 2) * f.hop_ms + f.win_ms / 2  # phonrec.train.subsample_labels picks factor // 2
+        offset = 0.0 if edge else boundary_offset_ms(factor, f.win_ms, f.hop_ms)
+        return cls(tr.hop_ms, centre0, offset)
+
+    def boundary(self, t: int) -> float:
+        """Seconds of the boundary before output frame ``t`` (0 for ``t = 0``)."""
+        return frames_to_seconds(t, self.hop_ms, offset_ms=self.offset_ms)
+
+    def centre(self, t: float) -> float:
+        """Seconds of output frame ``t``'s label centre."""
+        return (t * self.hop_ms + self.centre0_ms) / 1000.0
+
+
+def spans_to_timed(spans: Sequence[Span], symbols: Sequence[str], clock: FrameClock) -> list[Segment]:
+    """Frame spans -> segments in seconds through ``clock``."""
+    return [Segment(symbols[s.phone], clock.boundary(s.start), clock.boundary(s.end)) for s in spans]
+
+
+def crossing_times(spans: Sequence[Span], log_probs: np.ndarray, clock: FrameClock, *, window: int = 2) -> list[float]:
+    """Refined times of the boundaries between consecutive spans (``len(spans) - 1`` of them).
+
+    Between span ``a`` (ending at frame ``t``) and span ``b`` (starting there), ``d(u) =
+    log p(a | u) - log p(b | u)`` is examined for ``u`` within ``window`` frames of ``t`` (and inside
+    both spans); the boundary is the interpolated zero of ``d`` between the centres of the frames
+    where it turns from >= 0 to < 0 nearest ``t``, else the frame boundary ``clock.boundary(t)``.
+    The result keeps the boundaries in order.
+
+    Args:
+        spans: tiling ``[0, T)`` (e.g. :func:`phonrec.align.align_frames`' output).
+        log_probs: (T, K) the frame-level log-probabilities the spans were aligned to.
+    """
+    out: list[float] = []
+    for a, b in zip(spans, spans[1:]):
+        t = b.start
+        lo, hi = max(a.start, t - window), min(b.end - 1, t + window - 1)  # u and u + 1 in [lo, hi]
+        d = log_probs[lo : hi + 1, a.phone] - log_probs[lo : hi + 1, b.phone]
+        turns = [k for k in range(len(d) - 1) if d[k] >= 0 > d[k + 1]]
+        if not turns:
+            out.append(clock.boundary(t))
+            continue
+        k = min(turns, key=lambda k: abs(lo + k + 1 - t))  # the turn nearest the Viterbi cut
+        out.append(clock.centre(lo + k + float(d[k] / (d[k] - d[k + 1]))))
+    lo_bound = 0.0
+    for i in range(len(out)):  # keep the order (each span keeps a positive length)
+        hi_bound = clock.boundary(spans[i + 1].end) if i + 1 < len(spans) else np.inf
+        out[i] = min(max(out[i], lo_bound), hi_bound)
+        lo_bound = out[i]
+    return out
+
+
+def spans_with_crossings(
+    spans: Sequence[Span], log_probs: np.ndarray, symbols: Sequence[str], clock: FrameClock
+) -> list[Segment]:
+    """Segments of ``spans`` with interior boundaries at :func:`crossing_times`."""
+    cuts = crossing_times(spans, log_probs, clock)
+    starts = [clock.boundary(spans[0].start)] + cuts
+    ends = cuts + [clock.boundary(spans[-1].end)]
+    return [Segment(symbols[s.phone], a, b) for s, a, b in zip(spans, starts, ends)]
+
+
+def expected_boundaries(
+    log_probs: np.ndarray, targets: Sequence[int], min_duration: int, silence: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior-expected start and end (in frames, fractional) of every target phone.
+
+    The state graph is :func:`phonrec.align.align_frames`' with ``optional_silence=silence`` and
+    ``silence_between=True``: each phone ``min_duration`` chained states (the last self-loops), a
+    skippable self-looping silence before, between and after the phones. Forward-backward over
+    it gives each frame's posterior of belonging to unit ``<= u`` (units in order); summed over the
+    frames that is the expected number of frames before the boundary after unit ``u``.
+
+    Args:
+        log_probs: (T, K) frame-level log-probabilities.
+        targets: (L,) phone ids.
+
+    Returns:
+        ``(starts, ends)``, each (L,) in frames.
+    """
+    T = log_probs.shape[0]
+    sym, loop, skip, unit = [silence], [True], [True], [0]
+    phone_unit = []
+    for i, p in enumerate(targets):
+        if i:
+            sym.append(silence), loop.append(True), skip.append(True), unit.append(unit[-1] + 1)
+        u = unit[-1] + 1
+        phone_unit.append(u)
+        for j in range(min_duration):
+            sym.append(p), loop.append(j == min_duration - 1), skip.append(False), unit.append(u)
+    sym.append(silence), loop.append(True), skip.append(True), unit.append(unit[-1] + 1)
+    S = len(sym)
+    loop_a, skip_a = np.asarray(loop), np.asarray(skip)
+    skip2 = np.zeros(S, dtype=bool)
+    skip2[2:] = skip_a[1:-1]
+    em = log_probs[:, np.asarray(sym)].astype(np.float64)  # (T, S)
+    ninf = -np.inf
+
+    def shift(x: np.ndarray, k: int) -> np.ndarray:  # x[s - k] at s (k > 0) or x[s + |k|] (k < 0)
+        out = np.full_like(x, ninf)
+        if k > 0:
+            out[k:] = x[:-k]
+        else:
+            out[:k] = x[-k:]
+        return out
+
+    alpha = np.full((T, S), ninf)
+    alpha[0, 0], alpha[0, 1] = em[0, 0], em[0, 1]
+    for t in range(1, T):
+        a = alpha[t - 1]
+        cand = np.stack([np.where(loop_a, a, ninf), shift(a, 1), np.where(skip2, shift(a, 2), ninf)])
+        alpha[t] = np.logaddexp.reduce(cand, axis=0) + em[t]
+    beta = np.full((T, S), ninf)
+    beta[T - 1, S - 1] = beta[T - 1, S - 2] = 0.0
+    for t in range(T - 2, -1, -1):
+        nb = beta[t + 1] + em[t + 1]
+        to2 = np.where(shift(skip2, -2), shift(nb, -2), ninf)  # s -> s + 2 when s + 1 is a silence
+        cand = np.stack([np.where(loop_a, nb, ninf), shift(nb, -1), to2])
+        beta[t] = np.logaddexp.reduce(cand, axis=0)
+    log_z = np.logaddexp.reduce(alpha[T - 1, [S - 2, S - 1]])
+    if not np.isfinite(log_z):
+        raise ValueError("no finite-probability path through the targets")
+    gamma = np.exp(alpha + beta - log_z)  # (T, S)
+    units = np.asarray(unit)
+    occ = np.stack([gamma[:, units == u].sum(axis=1) for u in range(units.max() + 1)], axis=1)  # (T, U)
+    before = np.concatenate([[0.0], np.cumsum(occ.sum(axis=0))])  # expected frames before unit u
+    pu = np.asarray(phone_unit)
+    return before[pu], before[pu + 1]
+
+
+def expected_segments(
+    log_probs: np.ndarray,
+    targets: Sequence[int],
+    min_duration: int,
+    symbols: Sequence[str],
+    silence: int,
+    clock: FrameClock,
+) -> list[Segment]:
+    """Segments at :func:`expected_boundaries` (silence where the expected gap is positive)."""
+    starts, ends = expected_boundaries(log_probs, targets, min_duration, silence)
+    T = log_probs.shape[0]
+    phones = [Segment(symbols[p], clock.boundary(a), clock.boundary(b)) for p, a, b in zip(targets, starts, ends)]
+    out, t = [], 0.0
+    for seg in phones:
+        if seg.start > t + 1e-9:
+            out.append(Segment(symbols[silence], t, seg.start))
+        out.append(seg)
+        t = seg.end
+    if clock.boundary(T) > t + 1e-9:
+        out.append(Segment(symbols[silence], t, clock.boundary(T)))
+    return out
+
+
+# --- the aligners -----------------------------------------------------------------------------
+
+
+def ctc_widened_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence: int) -> list[Span]:
+    """CTC forced alignment widened over blanks (silence where a gap is long), as ``phonrec-align``
+    writes it (:func:`phonrec.align.ctc_frame_labels`); two equal adjacent phones, which form one
+    run of labels there, are cut at the middle of the blanks between them (that function's rule)."""
+    emitted = align_ctc(lp, targets, blank)
+    return _fill_silence(_widen(emitted, lp.shape[0], silence), lp.shape[0], silence)
+
+
+def _widen(emitted: Sequence[Span], num_frames: int, silence: int) -> list[Span]:
+    """One widened span per emitted CTC span (see :func:`ctc_widened_spans`)."""
+    runs = runs_to_spans(ctc_frame_labels(emitted, num_frames, silence))
+    run_of = np.empty(num_frames, dtype=np.int64)
+    for r, span in enumerate(runs):
+        run_of[span.start : span.end] = r
+    out: list[Span] = []
+    for k, e in enumerate(emitted):
+        run = runs[run_of[e.start]]
+        lo, hi = run.start, run.end
+        if k and run_of[emitted[k - 1].start] == run_of[e.start]:
+            lo = (emitted[k - 1].end + e.start + 1) // 2
+        if k + 1 < len(emitted) and run_of[emitted[k + 1].start] == run_of[e.start]:
+            hi = (e.end + emitted[k + 1].start + 1) // 2
+        out.append(Span(e.phone, lo, hi))
+    return out
+
+
+def _fill_silence(phones: Sequence[Span], num_frames: int, silence: int) -> list[Span]:
+    """Ordered phone spans plus ``silence`` spans over the frames none covers."""
+    out: list[Span] = []
+    t = 0
+    for s in phones:
+        if s.start > t:
+            out.append(Span(silence, t, s.start))
+        out.append(s)
+        t = s.end
+    if t < num_frames:
+        out.append(Span(silence, t, num_frames))
+    return out
+
+
+def ctc_onset_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence: int) -> list[Span]:
+    """:func:`ctc_widened_spans`, with each boundary between two touching phones moved to the first
+    emitted frame of the right-hand phone (the CTC spike onset)."""
+    emitted = align_ctc(lp, targets, blank)
+    phones = _widen(emitted, lp.shape[0], silence)
+    for k in range(len(phones) - 1):
+        a, b = phones[k], phones[k + 1]
+        if a.end == b.start:  # touching phones: the cut goes to the right phone's first emitted frame
+            cut = emitted[k + 1].start
+            phones[k], phones[k + 1] = Span(a.phone, a.start, cut), Span(b.phone, cut, b.end)
+    return _fill_silence(phones, lp.shape[0], silence)
+
+
+def vad_region(wave: np.ndarray, sample_rate: int, *, fraction: float = VAD_FRACTION) -> tuple[float, float]:
+    """``(start, end)`` seconds of the speech found by an energy VAD.
+
+    Frame energies (dB) of 10-ms frames; speech = frames above ``floor + fraction * (peak - floor)``
+    with floor / peak the 10th / 95th percentile; the region runs from the first speech frame's
+    start to the last one's end (pauses inside are not looked for).
+    """
+    hop = sample_rate // 100
+    n = len(wave) // hop
+    if n == 0:
+        return 0.0, len(wave) / sample_rate
+    frames = np.asarray(wave[: n * hop], dtype=np.float64).reshape(n, hop)
+    db = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    floor, peak = np.percentile(db, 10), np.percentile(db, 95)
+    speech = np.flatnonzero(db >= floor + fraction * (peak - floor))
+    return speech[0] * hop / sample_rate, (speech[-1] + 1) * hop / sample_rate
+
+
+def even_spread(phones: Sequence[str], wave: np.ndarray, sample_rate: int, silence: str = "sil") -> list[Segment]:
+    """The phones in equal shares of the VAD's speech region, ``silence`` before and after."""
+    start, end = vad_region(wave, sample_rate)
+    cuts = np.linspace(start, end, len(phones) + 1)
+    segs = [Segment(p, float(a), float(b)) for p, a, b in zip(phones, cuts[:-1], cuts[1:])]
+    duration = len(wave) / sample_rate
+    return (
+        ([Segment(silence, 0.0, start)] if start > 0 else [])
+        + segs
+        + ([Segment(silence, end, duration)] if end < duration else [])
+    )
+
+
+# --- running it -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One reference utterance: its exact segments, phone string and audio."""
+
+    utt: str
+    segments: list[Segment]
+    phones: list[str]
+    wave: torch.Tensor  # (N,) float32
+    duration: float
+
+
+def load_references(data_dir: str | Path, sample_rate: int = 16000, limit: int | None = None) -> list[Utterance]:
+    """Utterances of a ``phonrec-synth`` data dir with their exact timings (``<wav>.seg``).
+
+    Raises:
+        ValueError: a missing ``.seg`` file, or one whose phones differ from ``phones``.
+    """
+    data = DataDir.load(data_dir)
+    if data.phones is None:
+        raise ValueError(f"{data_dir}: no `phones` file")
+    out = []
+    for utt in data.utts[:limit]:
+        seg = data.wavs[utt].with_suffix(".seg")
+        if not seg.is_file():
+            raise ValueError(
+                f"{data_dir}: utterance {utt}: no exact timings {seg} (a corpus made by phonrec-synth has them)"
+            )
+        segments = read_seg_file(seg)
+        phones = [s.label for s in segments if s.label != "sil"]
+        if phones != data.phones[utt]:
+            raise ValueError(f"{seg}: its phones differ from {data_dir}/phones for utterance {utt}")
+        wave = load_audio(data.wavs[utt], sample_rate)
+        out.append(Utterance(utt, segments, phones, wave, wave.shape[0] / sample_rate))
+    return out
+
+
+Aligner = Callable[[Utterance, np.ndarray], list[Segment]]
+
+
+def frame_aligners(tr: Transcriber, min_durations_ms: Sequence[float]) -> dict[str, Aligner]:
+    """The frame-level model's options (module docstring), keyed by name."""
+    ps, symbols = tr.phone_set, tr.phone_set.symbols
+    sil = ps.silence_id
+    if sil is None or ps.blank_id is not None:
+        raise ValueError("--model must be a frame-level model with a silence symbol")
+    clock, edge = FrameClock.of(tr), FrameClock.of(tr, edge=True)
+    out: dict[str, Aligner] = {}
+    for ms in min_durations_ms:
+        frames = max(1, int(round(ms / tr.hop_ms)))
+
+        def viterbi(u: Utterance, lp: np.ndarray, frames: int = frames) -> list[Span]:
+            return align_frames(lp, ps.encode(u.phones), frames, optional_silence=sil, silence_between=True)
+
+        name = f"viterbi-min{ms:g}"
+        out[name] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, clock)
+        out[f"{name}@edge"] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, edge)
+        out[f"{name}+xing"] = lambda u, lp, f=viterbi: spans_with_crossings(f(u, lp), lp, symbols, clock)
+        out[f"fb-min{ms:g}"] = lambda u, lp, n=frames: expected_segments(
+            lp, ps.encode(u.phones), n, symbols, sil, clock
+        )
+    return out
+
+
+def ctc_aligners(tr: Transcriber) -> dict[str, Aligner]:
+    """The CTC model's options (module docstring), keyed by name."""
+    ps, symbols = tr.phone_set, tr.phone_set.symbols
+    if ps.blank_id is None or ps.silence_id is None:
+        raise ValueError("--ctc-model must be a CTC model with a silence symbol")
+    blank, sil = ps.blank_id, ps.silence_id
+    clock, edge = FrameClock.of(tr), FrameClock.of(tr, edge=True)
+
+    def widened(u: Utterance, lp: np.ndarray) -> list[Span]:
+        return ctc_widened_spans(lp, ps.encode(u.phones), blank, sil)
+
+    def onset(u: Utterance, lp: np.ndarray) -> list[Span]:
+        return ctc_onset_spans(lp, ps.encode(u.phones), blank, sil)
+
+    return {
+        "ctc-widened": lambda u, lp: spans_to_timed(widened(u, lp), symbols, clock),
+        "ctc-widened@edge": lambda u, lp: spans_to_timed(widened(u, lp), symbols, edge),
+        "ctc-onset": lambda u, lp: spans_to_timed(onset(u, lp), symbols, clock),
+        "ctc-onset@edge": lambda u, lp: spans_to_timed(onset(u, lp), symbols, edge),
+    }
+
+
+def run_aligners(
+    utts: Sequence[Utterance], aligners: dict[str, Aligner], tr: Transcriber | None, *, batch_size: int = 16
+) -> tuple[dict[str, list[Boundary]], dict[str, list[str]]]:
+    """Every option on every utterance: the boundaries per option, and the utterances it failed on."""
+    bounds: dict[str, list[Boundary]] = {name: [] for name in aligners}
+    failed: dict[str, list[str]] = {name: [] for name in aligners}
+    for i in range(0, len(utts), batch_size):
+        batch = utts[i : i + batch_size]
+        lps = tr.log_probs_batch([u.wave for u in batch]) if tr is not None else [None] * len(batch)
+        for u, lp in zip(batch, lps):
+            arr = None if lp is None else lp.numpy()
+            for name, align in aligners.items():
+                try:
+                    hyp = align(u, arr)
+                except ValueError as e:
+                    failed[name].append(f"{u.utt}: {e}")
+                    continue
+                bounds[name] += boundary_errors(u.segments, hyp, duration=u.duration, source=u.utt)
+    return bounds, failed
+
+
+def measure(
+    data_dir: str | Path,
+    *,
+    model_dir: str | Path | None = None,
+    ctc_model_dir: str | Path | None = None,
+    min_durations_ms: Sequence[float] = (10, 20, 30),
+    limit: int | None = None,
+) -> dict[str, dict]:
+    """Boundary accuracy of every option on one data dir: ``{option: {"phone"|"sil"|"all": summary,
+    "utterances": n, "failed": [...]}}`` (:func:`summarise` rows)."""
+    utts = load_references(data_dir, limit=limit)
+    results: dict[str, dict] = {}
+
+    def add(bounds: dict[str, list[Boundary]], failed: dict[str, list[str]]) -> None:
+        for name, b in bounds.items():
+            results[name] = {**summarise(b), "utterances": len(utts) - len(failed[name]), "failed": failed[name]}
+
+    add(*run_aligners(utts, {"even-vad": lambda u, _: even_spread(u.phones, u.wave.numpy(), 16000)}, None))
+    if model_dir is not None:
+        tr = Transcriber.from_pretrained(model_dir)
+        add(*run_aligners(utts, frame_aligners(tr, min_durations_ms), tr))
+    if ctc_model_dir is not None:
+        tr = Transcriber.from_pretrained(ctc_model_dir)
+        add(*run_aligners(utts, ctc_aligners(tr), tr))
+    return results
+
+
+def markdown_table(results: dict[str, dict[str, dict]], kind: str = "all") -> str:
+    """``results[split][option]`` -> one markdown table of the ``kind`` rows."""
+    lines = [
+        "| split | option | boundaries | <= 10 ms % | <= 20 ms % | <= 50 ms % | mean abs ms | mean signed ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for split, options in results.items():
+        for name, r in options.items():
+            row = r[kind]
+            if not row["n"]:
+                continue
+            lines.append(
+                f"| {split} | {name} | {row['n']} | {row['within_10ms']:.1f} | {row['within_20ms']:.1f} | "
+                f"{row['within_50ms']:.1f} | {row['mean_abs_ms']:.1f} | {row['mean_signed_ms']:+.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="frame-level model dir")
+    parser.add_argument("--ctc-model", help="CTC model dir")
+    parser.add_argument("--data", nargs="+", required=True, help="phonrec-synth data dirs (split = dir name)")
+    parser.add_argument("--min-durations-ms", type=float, nargs="+", default=[10, 20, 30])
+    parser.add_argument("--limit", type=int, help="first N utterances of each dir")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    results = {}
+    for d in args.data:
+        results[Path(d).name] = measure(
+            d,
+            model_dir=args.model,
+            ctc_model_dir=args.ctc_model,
+            min_durations_ms=args.min_durations_ms,
+            limit=args.limit,
+        )
+    seconds = time.perf_counter() - t0
+    for kind in KINDS:
+        print(f"\n### {kind} boundaries\n\n{markdown_table(results, kind)}")
+    print(f"\n{seconds:.1f} s")
+    if args.json:
+        doc = {
+            "command": " ".join(["bench/boundaries.py", *(argv if argv is not None else sys.argv[1:])]),
+            "model": args.model,
+            "ctc_model": args.ctc_model,
+            "tolerances_ms": list(TOLERANCES_MS),
+            "vad_fraction": VAD_FRACTION,
+            "seconds": round(seconds, 1),
+            "results": results,
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
