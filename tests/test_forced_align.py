@@ -140,15 +140,19 @@ def test_frame_model_recovers_planted_words_silences_and_pronunciations() -> Non
     prons = [[("dh", "iy"), ("dh", "ah")], [("b", "er", "ch")]]  # the planted one second
     a = align_words(planted(labels, len(ps)), ["The", "BIRCH"], prons, ps, duration=0.335, min_duration=2)
     assert [(w.word, w.start, w.end) for w in a.words] == [
-        ("", 0.0, 0.05), ("the", 0.05, 0.11), ("", 0.11, 0.15), ("birch", 0.15, 0.27), ("", 0.27, 0.335),
-    ]  # fmt: skip
+        ("", 0.0, 0.0575),
+        ("the", 0.0575, 0.1175),
+        ("", 0.1175, 0.1575),
+        ("birch", 0.1575, 0.2775),
+        ("", 0.2775, 0.335),
+    ]  # fmt: skip  (a boundary between frames t-1 and t is at t * 10 + 7.5 ms: phonrec.spans)
     assert [p.phone for p in a.phones] == ["", "dh", "ah", "", "b", "er", "ch", ""]
     assert a.pronunciations == [("dh", "ah"), ("b", "er", "ch")]
     assert [p.word for p in a.phones] == [None, 1, 1, None, 3, 3, 3, None]
     lp = planted(labels, len(ps))
     for p in a.phones:
         if p.phone:  # the score is the mean posterior over the phone's frames
-            f0, f1 = round(p.start * 100), round(p.end * 100)
+            f0, f1 = int(p.start * 100), int(p.end * 100)  # boundary t at t * 10 + 7.5 ms
             assert p.score == pytest.approx(float(np.exp(lp[f0:f1, i(p.phone)]).mean()), rel=1e-5)
     assert a.word_score(1) == pytest.approx(np.mean([a.phones[1].score, a.phones[2].score]))
     # without silence the words tile the file and meet where the silences were split
@@ -166,9 +170,13 @@ def test_ctc_model_phones_widen_over_blanks_and_words_keep_no_inner_silence() ->
     lp = planted(seq, len(ps), seed=1)
     prons = [[("hh", "ah", "l", "ow")], [("w", "er", "l", "d")]]
     a = align_words(lp, ["hello", "world"], prons, ps, hop_ms=10.0, duration=len(seq) / 100)
-    words = [(w.word, round(w.start, 3), round(w.end, 3)) for w in a.words]
+    words = [(w.word, round(w.start, 4), round(w.end, 4)) for w in a.words]
     # 51 frames; phones widen up to 4 blank frames each side: hello = frames 2..26, world = 38..50
-    assert words == [("", 0.0, 0.02), ("hello", 0.02, 0.26), ("", 0.26, 0.38), ("world", 0.38, 0.5), ("", 0.5, 0.51)]
+    # (boundary t at t * 10 + 7.5 ms; the file ends at 0.51 s)
+    assert words == [
+        ("", 0.0, 0.0275), ("hello", 0.0275, 0.2675), ("", 0.2675, 0.3875), ("world", 0.3875, 0.5075),
+        ("", 0.5075, 0.51),
+    ]  # fmt: skip
     hh, ah = a.phones[1], a.phones[2]
     assert (hh.phone, ah.phone) == ("hh", "ah") and hh.end == ah.start  # the 12-frame gap split inside the word
     assert hh.score == pytest.approx(float(np.exp(lp[6, i("hh")])), rel=1e-5)  # scored on its emitted frame only
