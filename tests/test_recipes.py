@@ -142,9 +142,15 @@ def test_fsdd_recipe_tiny(shared_data, tmp_path):
     corpus = shared_data / "fsdd"
     data, exp = tmp_path / "data", tmp_path / "exp"
     run_recipe(
-        "fsdd", "--size", "tiny", "--corpus", str(corpus), "--data", str(data), "--exp", str(exp), "--jobs", "1", *TINY
-    )
+        "fsdd", "--size", "tiny", "--corpus", str(corpus), "--data", str(data), "--exp", str(exp), "--jobs", "1",
+        "--synth-digits", "40", *TINY,
+    )  # fmt: skip
     train, test = DataDir.load(data / "train"), DataDir.load(data / "test")
+    # the synthetic digits are pooled into every training: 40 flite utterances of "zero" ... "nine"
+    digits = [DataDir.load(data / "synth_digits" / s) for s in ("train", "test")]
+    words = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
+    assert sum(len(d) for d in digits) == 40 and {t for d in digits for t in d.text.values()} <= set(words)
+    assert "in 3 corpora" in (exp / "frame_uniform" / "train.log").read_text()
     assert test.speakers() == ["george"] and "george" not in train.speakers()
     # 10 recordings per speaker, one of each digit; the digit of the file name is the transcript
     words = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
