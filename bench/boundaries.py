@@ -34,7 +34,7 @@ Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
     ``fb-min{D}``        the same graph, each boundary at its posterior expectation (forward-backward,
                          :func:`expected_boundaries`): sub-frame, and an average over likely paths.
     ``ctc-widened``      CTC model + :func:`phonrec.align.align_ctc`, spans widened over blanks by
-                         :func:`phonrec.align.ctc_frame_labels` (as ``phonrec-align`` writes them).
+                         :func:`phonrec.align.widen_ctc_spans` (as ``phonrec-align`` writes them).
     ``ctc-onset``        as ``ctc-widened`` but a boundary between two touching phones is placed at
                          the first emitted frame of the right-hand phone.
     ``even-vad``         no model: the phones spread evenly over the speech region found by an energy
@@ -63,12 +63,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc, align_frames, ctc_frame_labels
+from phonrec.align import align_ctc, align_frames, widen_ctc_spans
 from phonrec.audio import load_audio
 from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
 from phonrec.data.synth import read_seg_file
-from phonrec.spans import Span, boundary_offset_ms, frames_to_seconds, runs_to_spans
+from phonrec.spans import Span, boundary_offset_ms, frames_to_seconds
 from phonrec.transcribe import Transcriber
 
 TOLERANCES_MS = (10, 20, 50)
@@ -339,28 +339,10 @@ def expected_segments(
 
 def ctc_widened_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence: int) -> list[Span]:
     """CTC forced alignment widened over blanks (silence where a gap is long), as ``phonrec-align``
-    writes it (:func:`phonrec.align.ctc_frame_labels`); two equal adjacent phones, which form one
-    run of labels there, are cut at the middle of the blanks between them (that function's rule)."""
+    writes it (:func:`phonrec.align.widen_ctc_spans`, one span per emitted phone, so two equal
+    adjacent phones are cut at the middle of the blanks between them)."""
     emitted = align_ctc(lp, targets, blank)
-    return _fill_silence(_widen(emitted, lp.shape[0], silence), lp.shape[0], silence)
-
-
-def _widen(emitted: Sequence[Span], num_frames: int, silence: int) -> list[Span]:
-    """One widened span per emitted CTC span (see :func:`ctc_widened_spans`)."""
-    runs = runs_to_spans(ctc_frame_labels(emitted, num_frames, silence))
-    run_of = np.empty(num_frames, dtype=np.int64)
-    for r, span in enumerate(runs):
-        run_of[span.start : span.end] = r
-    out: list[Span] = []
-    for k, e in enumerate(emitted):
-        run = runs[run_of[e.start]]
-        lo, hi = run.start, run.end
-        if k and run_of[emitted[k - 1].start] == run_of[e.start]:
-            lo = (emitted[k - 1].end + e.start + 1) // 2
-        if k + 1 < len(emitted) and run_of[emitted[k + 1].start] == run_of[e.start]:
-            hi = (e.end + emitted[k + 1].start + 1) // 2
-        out.append(Span(e.phone, lo, hi))
-    return out
+    return _fill_silence(widen_ctc_spans(emitted, lp.shape[0]), lp.shape[0], silence)
 
 
 def _fill_silence(phones: Sequence[Span], num_frames: int, silence: int) -> list[Span]:
@@ -381,7 +363,7 @@ def ctc_onset_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence:
     """:func:`ctc_widened_spans`, with each boundary between two touching phones moved to the first
     emitted frame of the right-hand phone (the CTC spike onset)."""
     emitted = align_ctc(lp, targets, blank)
-    phones = _widen(emitted, lp.shape[0], silence)
+    phones = widen_ctc_spans(emitted, lp.shape[0])
     for k in range(len(phones) - 1):
         a, b = phones[k], phones[k + 1]
         if a.end == b.start:  # touching phones: the cut goes to the right phone's first emitted frame

@@ -306,19 +306,28 @@ def spans_to_segments(spans: Sequence[Span], phone_set: PhoneSet, hop_ms: float 
     ]
 
 
-def ctc_frame_labels(spans: Sequence[Span], num_frames: int, silence: int, *, max_extend: int = 4) -> list[int]:
-    """Dense frame labels from a CTC alignment, whose phones cover only their emitted frames.
+def widen_ctc_spans(spans: Sequence[Span], num_frames: int, *, max_extend: int = 4) -> list[Span]:
+    """Each CTC span (covering only its emitted frames) widened over the blank frames next to it.
 
-    Blank frames next to a phone join it (up to ``max_extend`` frames each side); a gap between two
-    phones that is at most ``2 * max_extend`` frames long is split between them at its middle; what
-    is left of longer gaps, and of the leading/trailing blanks, is ``silence``.
+    A phone takes up to ``max_extend`` blank frames on each side; a gap between two phones that is
+    at most ``2 * max_extend`` frames long is split between them at its middle. The widened spans
+    keep their order and phones and never overlap; what none covers (the rest of longer gaps, the
+    leading/trailing blanks) is silence to the caller.
     """
-    labels = [silence] * num_frames
+    out: list[Span] = []
     for i, s in enumerate(spans):
         prev_end = spans[i - 1].end if i else None
         next_start = spans[i + 1].start if i + 1 < len(spans) else None
         lo = s.start - max_extend if prev_end is None else max(s.start - max_extend, (prev_end + s.start + 1) // 2)
         hi = s.end + max_extend if next_start is None else min(s.end + max_extend, (s.end + next_start + 1) // 2)
-        lo, hi = max(0, lo), min(num_frames, hi)
-        labels[lo:hi] = [s.phone] * (hi - lo)
+        out.append(Span(s.phone, max(0, lo), min(num_frames, hi)))
+    return out
+
+
+def ctc_frame_labels(spans: Sequence[Span], num_frames: int, silence: int, *, max_extend: int = 4) -> list[int]:
+    """Dense frame labels from a CTC alignment, whose phones cover only their emitted frames: the
+    spans widened by :func:`widen_ctc_spans`, ``silence`` on every frame none of them covers."""
+    labels = [silence] * num_frames
+    for s in widen_ctc_spans(spans, num_frames, max_extend=max_extend):
+        labels[s.start : s.end] = [s.phone] * (s.end - s.start)
     return labels

@@ -6,7 +6,7 @@ words spell:
 
 * CTC models (the phone set has ``<blank>``): :func:`phonrec.align.align_ctc_scored`. A phone's
   CTC span is the run of frames that emit it; it is widened over the blank frames next to it by
-  :func:`phonrec.align.ctc_frame_labels` (up to 4 frames each side, a short gap split at its middle),
+  :func:`phonrec.align.widen_ctc_spans` (up to 4 frames each side, a short gap split at its middle),
   and what is left between two words is silence.
 * frame-level models: :func:`phonrec.align.align_frames_scored` with ``sil`` optional before,
   after and between the phones, and each phone at least ``min_duration`` frames (lowered to what
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc_scored, align_frames_scored, ctc_frame_labels
+from phonrec.align import align_ctc_scored, align_frames_scored, widen_ctc_spans
 from phonrec.divergences import ctc_min_frames
 from phonrec.lexicon import Pron
 from phonrec.phones import PhoneSet, PhoneSetError
-from phonrec.spans import DEFAULT_HOP_MS, Span, as_numpy_log_probs, frames_to_seconds
+from phonrec.spans import DEFAULT_HOP_MS, as_numpy_log_probs, frames_to_seconds
 
 
 class AlignmentError(ValueError):
@@ -206,10 +206,7 @@ def _frames_needed(targets: list[int], ctc: bool) -> int:
 
 def _ctc_path(lp: np.ndarray, targets: list[int], blank: int) -> _Path:
     result = align_ctc_scored(lp, targets, blank)
-    T = lp.shape[0]
-    # widen each phone over its neighbouring blanks: label frames by target index, -1 for the rest
-    owner = ctc_frame_labels([Span(i, s.start, s.end) for i, s in enumerate(result.spans)], T, silence=-1)
-    owned = _runs_by_index(owner, len(targets))
+    owned = [(s.start, s.end) for s in widen_ctc_spans(result.spans, lp.shape[0])]  # over neighbouring blanks
     return _Path(owned, [(s.start, s.end) for s in result.spans], result.score)
 
 
@@ -217,16 +214,6 @@ def _frame_path(lp: np.ndarray, targets: list[int], min_duration: int, sil: int 
     result = align_frames_scored(lp, targets, min_duration, optional_silence=sil, silence_between=sil is not None)
     owned = [(s.start, s.end) for s in result.spans if sil is None or s.phone != sil]  # targets never hold sil
     return _Path(owned, owned, result.score)
-
-
-def _runs_by_index(owner: list[int], n: int) -> list[tuple[int, int]]:
-    """``(first, end)`` frames of each index ``0 .. n-1`` in a per-frame index list (each index one run)."""
-    arr = np.asarray(owner)
-    out = []
-    for i in range(n):
-        frames = np.flatnonzero(arr == i)
-        out.append((int(frames[0]), int(frames[-1]) + 1))
-    return out
 
 
 def _assemble(
