@@ -445,7 +445,7 @@ def load_split(
         cache = FeatureCache.build(data, fcfg, cache_root / name, progress=progress)
         copies = []
         if augment is not None and augment.copies:
-            key = hashlib.sha1(json.dumps(augment.cache_key(), sort_keys=True, default=list).encode()).hexdigest()[:8]
+            key = hashlib.sha1(json.dumps(augment.cache_key(), sort_keys=True).encode()).hexdigest()[:8]
             for k in range(1, augment.copies + 1):
                 copies.append(
                     FeatureCache.build(

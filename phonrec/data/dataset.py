@@ -173,7 +173,7 @@ class FeatureCache:
             "bad": bad,
         }
         if aug_key is not None:
-            meta.update(augment=json.loads(json.dumps(aug_key, default=list)), factors=factors)
+            meta.update(augment=aug_key, factors=factors)
         tmp_index = cache_dir / f"index.json.{os.getpid()}.tmp"
         tmp_index.write_text(json.dumps(meta))
         tmp_index.replace(index_path)
@@ -328,8 +328,8 @@ class PooledDataset(Dataset):
         for c, (part, w) in enumerate(zip(self.parts, self.weights)):
             n = len(part)
             count = int(round(w * n))
-            items = np.concatenate([rng.permutation(n) for _ in range(-(-count // n))])[:count] if count else []
-            for i in items.tolist() if count else []:
+            passes = [rng.permutation(n) for _ in range(-(-count // n))]  # none when the share rounds to 0
+            for i in np.concatenate(passes)[:count].tolist() if passes else []:
                 versions = part.versions_of(i)
                 plan.append((c, i, versions[int(rng.integers(len(versions)))] if len(versions) > 1 else 0))
         self.plan = plan
