@@ -119,6 +119,10 @@ def _unbatched_reference(model: BiLSTM, x: torch.Tensor) -> torch.Tensor:
             groups.append(torch.cat(frames))
         return torch.stack(groups)
 
+    if model.conv is not None:  # the front end on the lone sequence: nothing to mask
+        c = model.conv
+        h = torch.relu(c.conv2(torch.relu(c.conv1(x[None, None]))))[0]  # (C, L, F/4)
+        x = h.permute(1, 0, 2).reshape(x.shape[0], -1)
     h = stack(x, cfg.stack) if cfg.stack > 1 else x
     h = model.proj(h) if model.proj is not None else h
     for i, rnn in enumerate(model.rnns):
@@ -146,6 +150,19 @@ def test_subsampling_matches_unbatched_computation(stack, subsample, exact):
         for b, L in enumerate(lengths.tolist()):
             ref = _unbatched_reference(model, feats[b, :L])
             torch.testing.assert_close(lp[b, : out_len[b]], ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("exact", ["reverse", "packed"])
+def test_conv_front_end_matches_unbatched_computation(exact):
+    """The convolutions see zeros beyond each sequence's end in the batch, as they do alone."""
+    model = _model(exact=exact, conv_channels=3, stack=3, layers=2).eval()
+    feats, lengths = _batch(seed=5, T=11, lengths=(11, 1, 5, 8, 10, 2))
+    feats[2, 5:] = 1e3  # garbage in the padding
+    assert model.rnns[0].input_size == 3 * 3 * math.ceil(FDIM / 4)
+    with torch.no_grad():
+        lp, out_len = model(feats, lengths)
+        for b, L in enumerate(lengths.tolist()):
+            torch.testing.assert_close(lp[b, : out_len[b]], _unbatched_reference(model, feats[b, :L]), atol=1e-5, rtol=0)
 
 
 def test_unidirectional_is_causal_and_matches_unbatched():
@@ -204,6 +221,7 @@ def test_from_config_yaml_and_unknown_keys():
         ({"layers": 0}, "layers"),
         ({"dropout": 1.0}, "dropout"),
         ({"proj": -1}, "proj"),
+        ({"conv_channels": -1}, "conv_channels"),
         ({"subsample": 5}, "subsample"),
         ({"stack": 9}, "stack"),
         ({"stack": 0}, "stack"),

@@ -35,6 +35,13 @@ zeroed after every layer, so a partial last group is completed with zeros whatev
 held.  Frame stacking keeps all the information of the first layer (pooling would discard it)
 at the price of a ``k`` times wider input to the second layer.
 
+Convolutional front end (``conv_channels=C > 0``, as ESPnet's VGG-BLSTM but without time
+subsampling): two 3x3 ``Conv2d`` layers with ReLU over (time, frequency), each halving the
+frequency axis (stride 2 along frequency, 1 along time): ``(B, T, F) -> (B, T, C * ceil(F/4))``.
+The input and the output of each convolution are zeroed at padded frames, so a padded batch gives
+the same valid outputs as each sequence alone (the convolutions' own zero padding is what the
+last frames see either way). Stacking then works on the convolution's output.
+
 Dropout (``dropout``) is applied to the output of every LSTM layer except the last, as
 ``nn.LSTM(dropout=...)`` does.  The optional input projection (``proj > 0``) is a linear map
 ``F -> proj`` without a non-linearity.  Outputs: LSTM outputs at padded frames are zero, so the
@@ -66,7 +73,8 @@ class BiLSTMConfig:
         hidden: LSTM units per direction.
         layers: number of stacked LSTM layers.
         dropout: dropout probability between LSTM layers (0 <= dropout < 1).
-        proj: input projection dimension; 0 = feed the features directly.
+        proj: input projection dimension; 0 = feed the (stacked) features directly.
+        conv_channels: channels of the two-layer convolutional front end; 0 = none.
         stack: feature frames stacked into one input frame (1..8) before layer 1.
         subsample: frame subsampling factor (1, 2, 3 or 4) by stacking frames after layer 1.
         bidirectional: False gives a streaming (causal) unidirectional LSTM.
@@ -77,13 +85,14 @@ class BiLSTMConfig:
     layers: int = 3
     dropout: float = 0.2
     proj: int = 0
+    conv_channels: int = 0
     stack: int = 1
     subsample: int = 1
     bidirectional: bool = True
     exact: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "layers", "proj", "stack", "subsample"):
+        for name in ("hidden", "layers", "proj", "conv_channels", "stack", "subsample"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"BiLSTMConfig.{name} must be an int, got {value!r}")
@@ -91,6 +100,8 @@ class BiLSTMConfig:
             raise ValueError(f"BiLSTMConfig.hidden must be >= 1, got {self.hidden}")
         if self.layers < 1:
             raise ValueError(f"BiLSTMConfig.layers must be >= 1, got {self.layers}")
+        if self.conv_channels < 0:
+            raise ValueError(f"BiLSTMConfig.conv_channels must be >= 0 (0 = no front end), got {self.conv_channels}")
         if self.proj < 0:
             raise ValueError(f"BiLSTMConfig.proj must be >= 0 (0 = no projection), got {self.proj}")
         if not 1 <= self.stack <= 8:
@@ -162,6 +173,37 @@ def reverse_within(x: Tensor, index: Tensor) -> Tensor:
     return _ReverseWithin.apply(x, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
+class ConvFrontEnd(nn.Module):
+    """Two 3x3 convolutions with ReLU, each halving the frequency axis.
+
+    Args:
+        channels: output channels ``C`` of both convolutions.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, kernel_size=3, stride=(1, 2), padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=(1, 2), padding=1)
+
+    def output_dim(self, input_dim: int) -> int:
+        """Features per frame after the front end: ``C * ceil(F / 4)`` (two stride-2 halvings)."""
+        return self.conv2.out_channels * ((input_dim + 3) // 4)
+
+    def forward(self, feats: Tensor, lengths: Tensor, mask: Any) -> Tensor:
+        """(B, T, F) -> (B, T, C * ceil(F/4)), zero at ``t >= lengths[b]``.
+
+        Args:
+            mask: ``mask(x, lengths)`` zeroing a (B, T, D) tensor at padded frames.
+        """
+        B, T, _ = feats.shape
+        x = mask(feats, lengths).unsqueeze(1)  # (B, 1, T, F)
+        valid = (torch.arange(T, device=feats.device).unsqueeze(0) < lengths.unsqueeze(1)).to(feats.dtype)
+        valid = valid[:, None, :, None]  # (B, 1, T, 1)
+        x = torch.relu(self.conv1(x)) * valid
+        x = torch.relu(self.conv2(x)) * valid  # (B, C, T, F')
+        return x.permute(0, 2, 1, 3).reshape(B, T, -1)
+
+
 class BiLSTM(nn.Module):
     """Stacked (Bi)LSTM with a linear output layer and ``log_softmax``.
 
@@ -189,8 +231,10 @@ class BiLSTM(nn.Module):
         self.input_dim = input_dim
         self.num_classes = num_classes
         dirs = 2 if cfg.bidirectional else 1
-        self.proj = nn.Linear(input_dim * cfg.stack, cfg.proj) if cfg.proj > 0 else None
-        in_dim = cfg.proj if cfg.proj > 0 else input_dim * cfg.stack
+        self.conv = ConvFrontEnd(cfg.conv_channels) if cfg.conv_channels > 0 else None
+        frame_dim = self.conv.output_dim(input_dim) if self.conv is not None else input_dim
+        self.proj = nn.Linear(frame_dim * cfg.stack, cfg.proj) if cfg.proj > 0 else None
+        in_dim = cfg.proj if cfg.proj > 0 else frame_dim * cfg.stack
         self.rnns = nn.ModuleList()
         for i in range(cfg.layers):
             self.rnns.append(
@@ -264,6 +308,8 @@ class BiLSTM(nn.Module):
         self._check(feats, lengths)
         lengths_device, lengths_in = lengths.device, lengths
         lengths = lengths.to(device=feats.device, dtype=torch.long)
+        if self.conv is not None:
+            feats = self.conv(feats, lengths, self._mask)
         if self.cfg.stack > 1:
             j = self.cfg.stack
             feats = self._stack(self._mask(feats, lengths), j)
