@@ -4,7 +4,8 @@
 Format::
 
     config.yaml        the resolved training config (features, model, divergence, ...)
-    model.safetensors  the BiLSTM's weights (safetensors: loading runs no code)
+    model.safetensors  the BiLSTM's weights (safetensors: loading runs no code; fp16 tensors, as
+                       ``phonrec-export --fp16`` stores them, are upcast to fp32 on reading)
     phones.txt         the output symbols, one per line, in id order
     cmvn.json          global CMVN statistics (required when features.cmvn=global)
     lexicon.txt        optional: the pronunciation dictionary that belongs to the model (lexicon decoder)
@@ -54,6 +55,8 @@ CONFIG, WEIGHTS, PHONES, CMVN_FILE, LEXICON, DECODING, PHONE_BIGRAM = (
     "phone_bigram.json",
 )
 REQUIRED = (CONFIG, WEIGHTS, PHONES)
+OPTIONAL = (CMVN_FILE, LEXICON, DECODING, PHONE_BIGRAM)  # the other files a model directory may hold
+HALF_DTYPES = (torch.float16, torch.bfloat16)  # stored by an fp16 export, upcast on reading
 DECODERS = tuple(DECODER_CONFIGS)  # the searches decoding.yaml may name
 
 
@@ -142,10 +145,16 @@ def check_model_dir(model_dir: str | Path) -> Path:
 
 
 def _load_weights(model: BiLSTM, path: Path, num_symbols: int) -> None:
+    """Load ``path`` into ``model``; half-precision tensors (an fp16 export) are upcast to the
+    dtype of the model's own tensor, so an fp16 file is computed in fp32."""
     try:
         state = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for non-safetensors files
         raise ValueError(f"{path}: not a valid safetensors file ({e})") from None
+    own = model.state_dict()
+    for key, tensor in state.items():
+        if key in own and tensor.dtype in HALF_DTYPES and own[key].is_floating_point():
+            state[key] = tensor.to(own[key].dtype)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

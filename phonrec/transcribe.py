@@ -3,7 +3,7 @@
 Example::
 
     from phonrec import Transcriber
-    tr = Transcriber.from_pretrained("exp/synth/aligned/model")
+    tr = Transcriber.from_pretrained("exp/synth/aligned/model")  # or "en": the packaged English model
     result = tr.transcribe("a.wav")
     for phone, start, end in result.spans:
         print(f"{start:6.2f} {end:6.2f} {phone}")
@@ -49,6 +49,7 @@ from phonrec.lm import PhoneBigram
 from phonrec.model_dir import DECODERS, DecodingDefaults, read_model_dir
 from phonrec.models.bilstm import BiLSTM
 from phonrec.phones import PhoneSet
+from phonrec.pretrained import resolve as resolve_model
 from phonrec.pronounce import Pronouncer
 from phonrec.spans import frames_to_seconds
 
@@ -111,13 +112,21 @@ class Transcriber:
     def from_pretrained(
         cls, model_dir: str | Path, device: str = "cpu", *, lexicon: str | Path | Lexicon | None = None
     ) -> "Transcriber":
-        """Load a model directory written by ``phonrec-train`` (:func:`phonrec.model_dir.read_model_dir`).
-        Weights load without executing code.
+        """Load a model directory written by ``phonrec-train`` or ``phonrec-export``
+        (:func:`phonrec.model_dir.read_model_dir`), or a model packaged with phonrec by name
+        (``"en"``: :mod:`phonrec.pretrained`). Weights load without executing code.
 
         Args:
+            model_dir: a model directory, or a name of :data:`phonrec.pretrained.NAMES`. A name
+                that is also an existing directory (a folder ``en`` in the working directory) is
+                read as that directory: the directory wins.
             lexicon: a lexicon (or its Kaldi-format file) used instead of the directory's ``lexicon.txt``.
+
+        Raises:
+            phonrec.pretrained.PretrainedModelError: a packaged name whose files are not in this
+                installation (one line saying so).
         """
-        md = read_model_dir(model_dir)
+        md = read_model_dir(resolve_model(model_dir))
         if isinstance(lexicon, (str, Path)):
             lexicon = Lexicon.from_kaldi(lexicon)
         return cls(

@@ -5,8 +5,9 @@ file: each line of a fenced ``bash`` block (``\\`` continuations joined, comment
 each inline code span that starts with ``phonrec-``, and each fenced ``python`` block (run as a
 script). :func:`skip_reason` leaves out what cannot run here: the full recipes and the set-up
 (the main job runs those in CI), examples that need an external corpus (TIMIT, speechocean762,
-FSDD: paths under ``../shared``, ``--corpus``, ``--download``), patterns with ``...`` and a bare
-command name mentioned in a sentence.
+FSDD: paths under ``../shared``, ``--corpus``, ``--download``), patterns with ``...``, a bare
+command name mentioned in a sentence, and the examples that use the packaged English model
+(``phonrec-transcribe a.wav``, ``from_pretrained("en")``) when ``phonrec/pretrained/en/`` holds none.
 
 Each example runs in its own copy of a working directory that holds what the examples refer
 to: a tiny flite corpus at ``data/synth`` (with its ``lexicon.txt``, also at
@@ -30,6 +31,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from helpers import compose_cfg
+
+from phonrec.audio import AUDIO_EXTENSIONS
+from phonrec.pretrained import is_packaged
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs" / "recipes").glob("*.md"))]
@@ -84,9 +88,29 @@ def examples_in(path: Path) -> list[Example]:
     return found
 
 
+PACKAGED_NAME = re.compile(r"""from_pretrained\(\s*["']en["']|--model en\b""")
+VALUE_OPTIONS = {"--dictionary", "--jobs", "--batch-size", "--min-duration", "--list", "--textgrid", "--ext"}
+
+
+def uses_packaged_model(example: Example) -> bool:
+    """Whether an example uses ``en``, the model packaged in ``phonrec/pretrained/en/``: by name
+    (``from_pretrained("en")``, ``--model en``), or by giving no model (``phonrec-transcribe a.wav``,
+    whose first argument is audio; ``phonrec-align CORPUS OUT`` without ``--model``)."""
+    code = example.code
+    if PACKAGED_NAME.search(code):
+        return True
+    words = code.split() if example.kind == "bash" else []
+    positional = [w for i, w in enumerate(words[1:], 1) if not w.startswith("-") and words[i - 1] not in VALUE_OPTIONS]
+    if words[:1] == ["phonrec-transcribe"] and "--model" not in words and positional:
+        return positional[0].rsplit(".", 1)[-1].lower() in AUDIO_EXTENSIONS
+    return words[:1] == ["phonrec-align"] and "--model" not in words and len(positional) == 2
+
+
 def skip_reason(example: Example) -> str | None:
     """Why an example is not run here, or ``None`` when it is."""
     code = example.code
+    if uses_packaged_model(example) and not is_packaged("en"):
+        return "uses the packaged model en, which this checkout does not have (phonrec/pretrained/en/)"
     if example.kind == "bash":
         if "tools/setup.sh" in code or re.search(r"recipes/\S+/run\.sh", code):
             return "a full recipe or the set-up: the main job runs it in CI"

@@ -95,3 +95,43 @@ def test_installed_train_composes_its_config(installed: tuple[Path, Path], tmp_p
     module_file, conf_dir = probe.stdout.split()
     assert Path(module_file).is_relative_to(target) and Path(conf_dir).is_relative_to(target)
     assert not (tmp_path / "conf").exists()
+
+
+def test_wheel_ships_the_packaged_models(installed: tuple[Path, Path]) -> None:
+    """Every file of ``phonrec/pretrained/`` (the module, and the model files when a model is packaged)."""
+    wheel, _ = installed
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "phonrec" / "pretrained").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert "phonrec/pretrained/__init__.py" in shipped
+    assert shipped <= names, f"missing from the wheel: {sorted(shipped - names)}"
+
+
+def test_installed_transcribe_uses_the_packaged_model(installed: tuple[Path, Path], tmp_path: Path) -> None:
+    """``phonrec-transcribe a.wav`` (no model given) from another directory reads the installed ``en``."""
+    from phonrec.pretrained import PACKAGE_DIR, is_packaged
+
+    if not is_packaged("en"):
+        pytest.skip(f"{PACKAGE_DIR / 'en'} has no packaged model (see docs/pretrained.md)")
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    _, target = installed
+    sf.write(tmp_path / "a.wav", (0.1 * np.sin(np.arange(16000) * 0.05)).astype(np.float32), 16000)
+    proc = run_installed(target, tmp_path, "phonrec-transcribe", "a.wav", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.splitlines()[0])["file"] == "a.wav"
+    probe = subprocess.run(
+        [sys.executable, "-c", "from phonrec.pretrained import model_path; print(model_path('en'))"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(probe.stdout.strip()).is_relative_to(target)

@@ -19,7 +19,7 @@ unknown characters or a word with no pronunciation) is reported with its reason 
 ``OUT_DIR/failed.txt`` and the rest are aligned; the summary line says how many. An OUT_DIR that
 already holds TextGrids or tables is refused unless ``--overwrite``. ``--jobs N`` aligns in N
 worker processes (one torch thread each); a progress bar goes to stderr (``--quiet``: none).
-``--model en`` is the English model shipped with phonrec (:func:`phonrec.pretrained.model_path`).
+``--model en`` (the default) is the English model packaged with phonrec (:func:`phonrec.pretrained.model_path`).
 
 Data-directory mode: ``phonrec-align MODEL_DIR DATA_DIR OUT_DIR`` writes OUT_DIR = DATA_DIR plus a
 frame ``alignments`` file (:func:`align_datadir`).
@@ -55,6 +55,7 @@ from phonrec.forced_align import Alignment
 from phonrec.ipa import check_ipa, to_ipa
 from phonrec.lexicon import Lexicon
 from phonrec.phones import PhoneSet, PhoneSetError
+from phonrec.pretrained import NAMES, PretrainedModelError, model_path
 from phonrec.pronounce import Pronouncer, PronunciationError
 from phonrec.spans import DEFAULT_HOP_MS, Span, frames_to_seconds
 from phonrec.transcribe import Transcriber
@@ -408,26 +409,22 @@ def align_corpus(
 
 
 def resolve_model(value: str) -> Path:
-    """``--model``: a model directory, or ``en`` for the English model shipped with phonrec.
+    """``--model``: a model directory (an existing one wins), or a name packaged with phonrec
+    (``en``: :func:`phonrec.pretrained.model_path`).
 
     Raises:
-        FileNotFoundError: no such directory, or ``en`` with no shipped model.
+        FileNotFoundError: no such directory, or a packaged name whose files are not installed
+            (:class:`phonrec.pretrained.PretrainedModelError`, prefixed with ``--model NAME:``).
     """
     path = Path(value)
     if path.is_dir():
         return path
-    if value == "en":
+    if value in NAMES:
         try:
-            from phonrec.pretrained import model_path
-        except ModuleNotFoundError as e:
-            if e.name not in ("phonrec.pretrained", "phonrec"):
-                raise
-            raise FileNotFoundError(
-                "--model en: no pretrained English model is shipped with this installation of phonrec yet; "
-                "give a model directory written by phonrec-train (--model DIR)"
-            ) from None
-        return Path(model_path("en"))
-    raise FileNotFoundError(f"--model {value}: no such model directory (or 'en' for the shipped English model)")
+            return model_path(value)
+        except PretrainedModelError as e:
+            raise PretrainedModelError(f"--model {value}: {e}") from None
+    raise FileNotFoundError(f"--model {value}: no such model directory (or a packaged model name: {', '.join(NAMES)})")
 
 
 def warn_unknown_phones(lexicon: Lexicon, phone_set: PhoneSet, source: str | Path) -> None:

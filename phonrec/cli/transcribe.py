@@ -1,5 +1,13 @@
-"""``phonrec-transcribe MODEL_DIR INPUT ... [options]``: print phones (and words) with times for
+"""``phonrec-transcribe [MODEL] INPUT ... [options]``: print phones (and words) with times for
 audio files (``python -m phonrec.cli.transcribe``), over :class:`phonrec.transcribe.Transcriber`.
+
+The model: ``--model DIR|NAME``, else the first argument when it names one, else ``en``, the English
+model packaged with phonrec (:mod:`phonrec.pretrained`; without it installed, one line says so).
+The first argument is taken as the model when it is a directory holding a model directory's files
+(``config.yaml``, ``model.safetensors`` or ``phones.txt``), a packaged name (``en``) that is no
+existing path, or a path that does not exist, has no audio extension and is followed by inputs
+(so a mistyped model directory is reported as one). So ``phonrec-transcribe a.wav`` uses ``en``
+and ``phonrec-transcribe exp/synth/aligned/model a.wav`` (the older form) that model.
 
 Inputs are audio files, folders (searched recursively for the ``--ext`` types, by default the
 types this libsndfile reads: ``phonrec.audio.AUDIO_EXTENSIONS``) and ``--list FILE`` (one path a
@@ -59,20 +67,33 @@ from phonrec.data.segments import Segment
 from phonrec.data.textgrid import write_textgrid
 from phonrec.ipa import check_ipa, to_ipa
 from phonrec.lm import PhoneBigram
-from phonrec.model_dir import DECODERS, PHONES, write_decoding_defaults
+from phonrec.model_dir import DECODERS, PHONES, REQUIRED, write_decoding_defaults
 from phonrec.phones import PhoneSet
+from phonrec.pretrained import NAMES
 from phonrec.transcribe import Transcriber, Transcription
 
 PROG = "phonrec-transcribe"
+DEFAULT_MODEL = "en"  # the packaged English model (phonrec.pretrained)
 log = logging.getLogger("phonrec.transcribe")
 _WORKER: dict[str, object] = {}  # the Transcriber and decoding options of this process (inherited by forked workers)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line (module docstring)."""
-    p = argparse.ArgumentParser(prog=PROG, description="Print phones (and words) with times for audio files.")
-    p.add_argument("model_dir", help="model directory written by phonrec-train")
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files or folders (searched recursively)")
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [MODEL] INPUT ... [options]",
+        description="Print phones (and words) with times for audio files.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help=f"audio files or folders (searched recursively), after an optional MODEL (default: {DEFAULT_MODEL})",
+    )
+    p.add_argument(
+        "--model", help=f"a model directory or a packaged model name ({', '.join(NAMES)}); default: {DEFAULT_MODEL}"
+    )
     p.add_argument("--list", metavar="FILE", help="a file listing audio paths, one a line")
     p.add_argument(
         "--ext",
@@ -95,15 +116,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bigram-from", metavar="DATA_DIR", help="with --write-defaults: fit the phone bigram here")
     args = p.parse_args(argv)
     if args.write_defaults:
+        args.model_dir = args.model or (args.inputs.pop(0) if args.inputs else None)
+        if args.model_dir is None:
+            p.error("--write-defaults needs the model directory to write to")
         if args.inputs or args.list:
             p.error("--write-defaults takes no audio inputs")
-    elif not args.inputs and not args.list:
-        p.error("give audio files, folders or --list FILE")
-    elif args.bigram_from:
-        p.error("--bigram-from is for --write-defaults")
+    else:
+        more = len(args.inputs) > 1 or bool(args.list)
+        first_is_model = args.model is None and bool(args.inputs) and names_model(args.inputs[0], more=more)
+        args.model_dir = args.model or (args.inputs.pop(0) if first_is_model else DEFAULT_MODEL)
+        if not args.inputs and not args.list:
+            p.error("give audio files, folders or --list FILE")
+        if args.bigram_from:
+            p.error("--bigram-from is for --write-defaults")
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         p.error("--jobs and --threads must be >= 1")
     return args
+
+
+def names_model(arg: str, *, more: bool) -> bool:
+    """Whether the first positional argument ``arg`` is the model rather than an input (module
+    docstring); ``more``: other inputs follow it."""
+    path = Path(arg)
+    if path.is_dir():
+        return any((path / name).is_file() for name in REQUIRED)
+    if path.exists():
+        return False
+    return arg in NAMES or (more and path.suffix.lower().lstrip(".") not in AUDIO_EXTENSIONS)
 
 
 def collect_inputs(inputs: Iterable[str], list_file: str | None, extensions: Iterable[str]) -> list[Path]:
