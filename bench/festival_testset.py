@@ -52,7 +52,7 @@ from phonrec.cli.errors import user_errors  # noqa: E402
 from phonrec.data import synth  # noqa: E402
 from phonrec.data.datadir import DataDir  # noqa: E402
 from phonrec.data.segments import Segment, segments_to_frame_labels  # noqa: E402
-from phonrec.data.voices import CMU_PHONES, SAMPLE_RATE, ends_to_segments, to_16k  # noqa: E402
+from phonrec.data.voices import CMU_PHONES, SAMPLE_RATE, ends_to_segments, fit_segments_to_audio, to_16k  # noqa: E402
 from phonrec.features import num_frames  # noqa: E402
 from phonrec.phones import SILENCE  # noqa: E402
 
@@ -163,23 +163,6 @@ def parse_festival_output(stdout: str) -> dict[str, FestivalOutput]:
     return done
 
 
-def fit_to_audio(segments: list[Segment], duration: float) -> list[Segment]:
-    """End the final silence at the audio's end (see the module docstring).
-
-    Raises:
-        ValueError: the phones do not end in silence, the audio ends inside the last phone, or it
-            runs more than ``END_TOLERANCE_S`` past festival's last end time.
-    """
-    last = segments[-1]
-    if last.label != SILENCE or len(segments) < 2:
-        raise ValueError(f"festival's phones do not end in pau: {[s.label for s in segments[-3:]]}")
-    if duration <= last.start:
-        raise ValueError(f"audio ({duration:.3f} s) ends before the last phone does ({last.start:.3f} s)")
-    if duration > last.end + END_TOLERANCE_S:
-        raise ValueError(f"audio ({duration:.3f} s) runs {duration - last.end:.3f} s past festival's last phone")
-    return segments[:-1] + [Segment(SILENCE, last.start, duration)]
-
-
 def finish_utterance(p: Planned, out: FestivalOutput, raw_wav: Path, wav_dir: Path) -> tuple[list[Segment], int]:
     """Check festival's output for ``p``, write ``wav/<utt>.wav`` (16 kHz) and ``.seg``; returns
     ``(segments, samples)``.
@@ -195,7 +178,9 @@ def finish_utterance(p: Planned, out: FestivalOutput, raw_wav: Path, wav_dir: Pa
     if audio.ndim != 1 or audio.size == 0:
         raise ValueError(f"festival wrote {'multi-channel' if audio.ndim != 1 else 'empty'} audio")
     wave = to_16k(audio, sr, 1.0)
-    segments = fit_to_audio(ends_to_segments(out.pairs), wave.shape[0] / SAMPLE_RATE)
+    segments = fit_segments_to_audio(
+        ends_to_segments(out.pairs), wave.shape[0] / SAMPLE_RATE, synthesiser="festival", tolerance_s=END_TOLERANCE_S
+    )
     strange = sorted({s.label for s in segments} - CMU_PHONES - {SILENCE})
     if strange:
         raise ValueError(f"festival phones outside the 39 CMU phones: {strange}")

@@ -254,19 +254,33 @@ def to_16k(audio: np.ndarray, sample_rate: int, warp: float) -> np.ndarray:
     return wave.clamp(-1.0, 32767.0 / 32768.0).numpy()
 
 
-def fit_segments_to_audio(segments: list[Segment], duration: float, *, source: str = "") -> list[Segment]:
+def fit_segments_to_audio(
+    segments: list[Segment],
+    duration: float,
+    *,
+    source: str = "",
+    synthesiser: str = "flite",
+    tolerance_s: float = END_TOLERANCE_S,
+) -> list[Segment]:
     """End the final (silence) segment at the audio's end (see "Labels" in the module docstring).
+
+    Args:
+        source: prefix of the error messages (the utterance), ``""`` for none.
+        synthesiser: whose phone string it is, for the messages (``flite``, ``festival``).
+        tolerance_s: how far the audio may run past the last printed end time.
 
     Raises:
         ValueError: when the last segment is not silence, the audio ends before the last phone
-            does, or it runs more than ``END_TOLERANCE_S`` past the printed end.
+            does, or it runs more than ``tolerance_s`` past the printed end.
     """
     where = f"{source}: " if source else ""
     last = segments[-1]
     if last.label != SILENCE or len(segments) < 2:
-        raise ValueError(f"{where}flite's phone string does not end in pau: {[s.label for s in segments[-3:]]}")
+        raise ValueError(
+            f"{where}{synthesiser}'s phone string does not end in pau: {[s.label for s in segments[-3:]]}"
+        )
     if duration <= last.start:
         raise ValueError(f"{where}audio ({duration:.3f} s) ends before the last phone does ({last.start:.3f} s)")
-    if duration > last.end + END_TOLERANCE_S:
-        raise ValueError(f"{where}audio ({duration:.3f} s) runs past flite's last phone end ({last.end:.3f} s)")
+    if duration > last.end + tolerance_s:
+        raise ValueError(f"{where}audio ({duration:.3f} s) runs past {synthesiser}'s last phone end ({last.end:.3f} s)")
     return segments[:-1] + [Segment(SILENCE, last.start, duration)]
