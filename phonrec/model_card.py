@@ -135,6 +135,22 @@ class ComputedFacts:
     phonrec_version: str | None = None
 
 
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path`` (a card's facts).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConfigError: not valid JSON, or not an object (the file and ``what`` named).
+    """
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a JSON object of {what}, got {type(values).__name__}")
+    return values
+
+
 def read_facts(path: str | Path) -> CardFacts:
     """FACTS.json validated: unknown keys, wrong types and the computed facts (which the exporter
     measures itself) are refused, naming the file and the key.
@@ -144,12 +160,7 @@ def read_facts(path: str | Path) -> CardFacts:
         ConfigError: not a JSON object, or a bad key or value (named).
     """
     path = Path(path)
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a JSON object of card facts, got {type(values).__name__}")
+    values = read_json_object(path, "card facts")
     computed = sorted(set(values) & {f.name for f in fields(ComputedFacts)})
     if computed:
         raise ConfigError(f"{path}: {', '.join(computed)} are measured by phonrec-export itself; remove them")

@@ -162,7 +162,9 @@ def test_conv_front_end_matches_unbatched_computation(exact):
     with torch.no_grad():
         lp, out_len = model(feats, lengths)
         for b, L in enumerate(lengths.tolist()):
-            torch.testing.assert_close(lp[b, : out_len[b]], _unbatched_reference(model, feats[b, :L]), atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                lp[b, : out_len[b]], _unbatched_reference(model, feats[b, :L]), atol=1e-5, rtol=0
+            )
 
 
 def test_unidirectional_is_causal_and_matches_unbatched():

@@ -22,11 +22,10 @@ name wins), ``phonrec-transcribe`` and ``phonrec-align`` use ``en`` when no mode
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from phonrec.model_card import CARD_FILE, FACTS_FILE
+from phonrec.model_card import CARD_FILE, FACTS_FILE, read_json_object
 from phonrec.model_dir import REQUIRED
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -100,13 +99,7 @@ def card_facts(name: str = "en") -> dict[str, Any]:
     path = model_path(name) / FACTS_FILE
     if not path.is_file():
         raise PretrainedModelError(f"{path}: the packaged model {name!r} has no {FACTS_FILE}")
-    try:
-        facts = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(facts, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(facts).__name__}")
-    return facts
+    return read_json_object(path, "card facts")
 
 
 def resolve(model: str | Path) -> Path:
