@@ -102,6 +102,7 @@ def test_festival_output_parsing_keeps_only_finished_utterances() -> None:
 
 def test_final_silence_is_fitted_to_the_audio() -> None:
     segs = [Segment("sil", 0.0, 0.2), Segment("hh", 0.2, 0.3), Segment("sil", 0.3, 0.5)]
+
     def fit(duration: float) -> list[Segment]:
         return fit_segments_to_audio(segs, duration, synthesiser="festival", tolerance_s=F.END_TOLERANCE_S)
 

@@ -276,9 +276,7 @@ def fit_segments_to_audio(
     where = f"{source}: " if source else ""
     last = segments[-1]
     if last.label != SILENCE or len(segments) < 2:
-        raise ValueError(
-            f"{where}{synthesiser}'s phone string does not end in pau: {[s.label for s in segments[-3:]]}"
-        )
+        raise ValueError(f"{where}{synthesiser}'s phone string does not end in pau: {[s.label for s in segments[-3:]]}")
     if duration <= last.start:
         raise ValueError(f"{where}audio ({duration:.3f} s) ends before the last phone does ({last.start:.3f} s)")
     if duration > last.end + tolerance_s:
