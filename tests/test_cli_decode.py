@@ -141,7 +141,8 @@ def test_audio_without_reference_reports_nothing_to_score(setup: dict[str, Path]
     assert report["utterances"] == 2 and report["unscored"] == 2
     text = (out / "report.txt").read_text()
     assert "nothing to score: none of the 2 decoded utterances has reference phones" in text
-    assert "%PER" not in text and "%WER" not in text and "0.00" not in text
+    scores = text.split("real-time factor")[0]  # the RTF line may print 0.00xx on a fast machine
+    assert "%PER" not in text and "%WER" not in text and "0.00" not in scores
     assert "nothing to score" in proc.stdout
     assert {line.split()[0] for line in (out / "hyp.txt").read_text().splitlines()} == {"u000", "u001"}
     assert (out / "words.txt").is_file() and (out / "spans.txt").read_text().strip()
