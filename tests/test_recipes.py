@@ -137,6 +137,56 @@ def test_speechocean762_recipe_tiny(shared_data, tmp_path):
     ]
 
 
+# --- the packaged English model -----------------------------------------------------------------
+def test_pretrained_en_recipe_tiny(shared_data, tmp_path):
+    """recipes/pretrained_en: corpus -> pooled CTC -> measurements -> fp16 export whose card holds
+    the figures of the reports it names (not what they are: the model is tiny)."""
+    from phonrec import Transcriber
+
+    exp = tmp_path / "exp"
+    synth, so762 = tmp_path / "synth", tmp_path / "so762"
+    out = run_recipe(
+        "pretrained_en",
+        "--size",
+        "tiny",
+        "--corpus",
+        str(shared_data / "speechocean762"),
+        "--synth",
+        str(synth),
+        "--data",
+        str(so762),
+        "--exp",
+        str(exp),
+        *TINY,
+    )
+    assert "in 2 corpora" in (exp / "ctc" / "train.log").read_text()  # pooled with the synthetic corpus
+    card = json.loads((exp / "export" / "card.json").read_text())
+    measure = exp / "measure"
+    dev = check_report(measure / "decode-so762-dev", DataDir.load(so762 / "dev"))
+    test = check_report(measure / "decode-synth-test", DataDir.load(synth / "test"))
+    assert card["dev_per"] == round(100 * dev["phones"]["rate"], 1)
+    assert card["test_per"] == round(100 * test["phones"]["rate"], 1)
+    assert card["rtf"] == round(dev["rtf"], 4) and card["weights_dtype"] == "float16"
+    bounds = json.loads((measure / "boundaries.json").read_text())["results"]["test"]["ctc-widened"]
+    assert card["boundary_accuracy"] == round(bounds["all"]["within_20ms"], 1)
+    assert card["recipe_command"].startswith("bash recipes/pretrained_en/run.sh")
+    assert card["training_data"][0]["licence"] == "CC BY 4.0"  # from the template
+    assert "speechocean762" in (exp / "export" / "MODEL_CARD.md").read_text()
+    assert list(Transcriber.from_pretrained(exp / "export").phone_set.symbols) == card["phone_set"]
+    assert "fp16 check" in out
+    # a second export into the same place is refused (nothing a user made is overwritten)
+    env = {**os.environ, "PY": sys.executable}
+    again = subprocess.run(
+        ["bash", str(REPO_ROOT / "recipes/pretrained_en/run.sh"), "--size", "tiny", "--stage", "5"]
+        + ["--synth", str(synth), "--data", str(so762), "--exp", str(exp)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode != 0 and "--overwrite" in again.stdout + again.stderr
+
+
 # --- FSDD ----------------------------------------------------------------------------------------
 def test_fsdd_recipe_tiny(shared_data, tmp_path):
     corpus = shared_data / "fsdd"
