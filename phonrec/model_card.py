@@ -29,11 +29,12 @@ never as a number. FACTS.json example (every key optional; unknown keys are refu
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from phonrec.config import ConfigError, dataclass_from
+from phonrec.phones import PhoneSet
 
 NOT_MEASURED, NOT_RECORDED = "not measured", "not recorded"
 CARD_FILE, FACTS_FILE = "MODEL_CARD.md", "card.json"
@@ -277,3 +278,25 @@ def write_card(out_dir: str | Path, facts: CardFacts, computed: ComputedFacts) -
     out_dir = Path(out_dir)
     (out_dir / CARD_FILE).write_text(render_card(facts, computed), encoding="utf-8")
     (out_dir / FACTS_FILE).write_text(json.dumps(card_record(facts, computed), indent=2) + "\n", encoding="utf-8")
+
+
+def rewrite_card(out_dir: str | Path, facts: CardFacts) -> None:
+    """Give an earlier export new given facts (figures measured after it was made) without touching
+    its weights: the computed facts are read back from its ``card.json`` and checked against its
+    ``phones.txt``, then ``MODEL_CARD.md`` and ``card.json`` are rewritten.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` has no ``card.json``.
+        ConfigError: ``card.json`` lacks a computed fact, or its phone set is not ``phones.txt``'s.
+    """
+    out_dir = Path(out_dir)
+    record = read_json_object(out_dir / FACTS_FILE, "card facts")
+    names = [f.name for f in fields(ComputedFacts)]
+    missing = [n for n in names if n not in record and n not in ("fp16_max_abs_diff", "fp16_check", "phonrec_version")]
+    if missing:
+        raise ConfigError(f"{out_dir / FACTS_FILE}: no {', '.join(missing)}: not written by phonrec-export")
+    computed = ComputedFacts(**{n: record[n] for n in names if n in record})
+    computed = replace(computed, phone_set=tuple(computed.phone_set))
+    if computed.phone_set != tuple(PhoneSet.from_file(out_dir / "phones.txt").symbols):
+        raise ConfigError(f"{out_dir / FACTS_FILE}: its phone_set is not {out_dir / 'phones.txt'}'s")
+    write_card(out_dir, facts, computed)

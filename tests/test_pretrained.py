@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import struct
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,10 @@ import phonrec.pretrained as pretrained
 from phonrec.cli import align as align_cli
 from phonrec.cli import export as export_cli
 from phonrec.cli import transcribe as transcribe_cli
+from phonrec.config import ConfigError
 from phonrec.export import EXPORT_FILES, export_model_dir
 from phonrec.metrics import per
-from phonrec.model_card import CardFacts, TrainingData, read_facts
+from phonrec.model_card import CardFacts, ComputedFacts, TrainingData, read_facts, rewrite_card
 from phonrec.model_dir import read_model_dir
 from phonrec.phones import flite_to_phonrec
 from phonrec.transcribe import Transcriber
@@ -181,6 +183,24 @@ def test_fp16_export_round_trip(tiny: Path, tmp_path: Path) -> None:
         Transcriber.from_pretrained(out).transcribe(wave, SR).phones
         == Transcriber.from_pretrained(tiny).transcribe(wave, SR).phones
     )
+
+
+def test_rewrite_card_changes_the_given_facts_only(tiny: Path, tmp_path: Path) -> None:
+    """Facts measured after an export replace the card's given ones; weights, computed facts and the
+    fp16 check stay; a card.json that is not an export's is refused, naming the file."""
+    out = tmp_path / "en"
+    export_model_dir(tiny, out, fp16=True, facts=CardFacts(dev_per=50.0, test_bound_per=80))
+    weights, before = (out / "model.safetensors").read_bytes(), json.loads((out / "card.json").read_text())
+    rewrite_card(out, CardFacts(dev_per=40.0, boundary_accuracy=61.5, test_bound_per=80))
+    after = json.loads((out / "card.json").read_text())
+    assert (out / "model.safetensors").read_bytes() == weights
+    assert after["dev_per"] == 40.0 and after["boundary_accuracy"] == 61.5
+    computed = [f.name for f in fields(ComputedFacts)]
+    assert {k: after[k] for k in computed} == {k: before[k] for k in computed}
+    assert "| boundary accuracy | 61.5% " in (out / "MODEL_CARD.md").read_text()
+    (out / "card.json").write_text(json.dumps({"dev_per": 1.0}))
+    with pytest.raises(ConfigError, match="card.json: no name, phone_set"):
+        rewrite_card(out, CardFacts())
 
 
 def test_fp32_export_keeps_the_weights_bit_for_bit(tiny: Path, tmp_path: Path) -> None:
