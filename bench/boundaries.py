@@ -44,6 +44,10 @@ Frame times. Frame ``t``'s label is read at its centre, ``t * hop + win / 2`` (1
 windows; :func:`phonrec.data.segments.segments_to_frame_labels`), so a change of label between
 frames ``t - 1`` and ``t`` says the true boundary lies between the two centres, at
 ``t * hop + (win - hop) / 2`` on average (:func:`phonrec.spans.boundary_offset_ms`).
+A model's calibrated ``boundary_shift_ms`` (``decoding.yaml``, what ``phonrec-align`` adds) is
+added to every option but ``@edge``. ``--calibrate DATA_DIR`` first sets it for each model given:
+minus the median signed error of the option ``phonrec-align`` runs, on DATA_DIR (seen voices,
+never the test data), measured without a shift (:func:`calibrate`).
 
     PYTHONPATH=. .venv/bin/python bench/boundaries.py --model exp/synth/aligned/model \\
         --ctc-model exp/synth/ctc/model --data data/synth/dev data/synth/test \\
@@ -56,7 +60,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -68,6 +72,7 @@ from phonrec.audio import load_audio
 from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
 from phonrec.data.synth import read_seg_file
+from phonrec.model_dir import set_boundary_shift
 from phonrec.spans import Span, boundary_offset_ms, frames_to_seconds
 from phonrec.transcribe import Transcriber
 
@@ -180,16 +185,17 @@ class FrameClock:
 
     @classmethod
     def of(cls, tr: Transcriber, *, edge: bool = False) -> "FrameClock":
-        """The clock of a loaded model; ``edge``: boundaries at ``t * hop`` (no offset)."""
+        """The clock of a loaded model, with its calibrated ``boundary_shift_ms`` (as ``phonrec-align``
+        times boundaries); ``edge``: boundaries at ``t * hop`` (no offset, no shift)."""
         f = tr.feature_config
         factor = int(round(tr.hop_ms / f.hop_ms))
         centre0 = (factor // 2) * f.hop_ms + f.win_ms / 2  # phonrec.train.subsample_labels picks factor // 2
-        offset = 0.0 if edge else boundary_offset_ms(factor, f.win_ms, f.hop_ms)
+        offset = 0.0 if edge else boundary_offset_ms(factor, f.win_ms, f.hop_ms) + tr.decoding.boundary_shift_ms
         return cls(tr.hop_ms, centre0, offset)
 
     def boundary(self, t: int) -> float:
-        """Seconds of the boundary before output frame ``t`` (0 for ``t = 0``)."""
-        return frames_to_seconds(t, self.hop_ms, offset_ms=self.offset_ms)
+        """Seconds of the boundary before output frame ``t`` (0 for ``t = 0``, never negative)."""
+        return max(frames_to_seconds(t, self.hop_ms, offset_ms=self.offset_ms), 0.0)
 
     def centre(self, t: float) -> float:
         """Seconds of output frame ``t``'s label centre."""
@@ -557,6 +563,25 @@ def markdown_table(results: dict[str, dict[str, dict]], kind: str = "all") -> st
     return "\n".join(lines)
 
 
+def calibrate(model_dir: str | Path, data_dir: str | Path, *, limit: int | None = None) -> tuple[float, int]:
+    """The ``boundary_shift_ms`` that centres the model's forced-alignment boundaries on ``data_dir``'s
+    exact timings: minus the median signed error of the option ``phonrec-align`` runs (CTC:
+    ``ctc-widened``; frame-level: Viterbi at the model's default minimum duration), measured
+    without a shift. Returns ``(shift_ms, boundaries counted)``."""
+    tr = Transcriber.from_pretrained(model_dir)
+    tr.decoding = replace(tr.decoding, boundary_shift_ms=0.0)
+    if tr.phone_set.blank_id is not None:
+        option, aligners = "ctc-widened", ctc_aligners(tr)
+    else:
+        ms = tr.decoder_config("greedy").min_duration * tr.hop_ms
+        option, aligners = f"viterbi-min{ms:g}", frame_aligners(tr, [ms])
+    bounds, _ = run_aligners(load_references(data_dir, limit=limit), {option: aligners[option]}, tr)
+    errors = [b.error_ms for b in bounds[option]]
+    if not errors:
+        raise ValueError(f"{data_dir}: no boundary to calibrate on")
+    return -float(np.median(errors)), len(errors)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="frame-level model dir")
@@ -565,9 +590,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-durations-ms", type=float, nargs="+", default=[10, 20, 30])
     parser.add_argument("--limit", type=int, help="first N utterances of each dir")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--calibrate",
+        metavar="DATA_DIR",
+        help="first set each given model's boundary_shift_ms (decoding.yaml) from this data dir (calibrate())",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    calibrated = {}
+    for model in (m for m in (args.model, args.ctc_model) if m is not None and args.calibrate):
+        shift, n = calibrate(model, args.calibrate, limit=args.limit)
+        defaults = set_boundary_shift(model, shift)
+        calibrated[model] = {"boundary_shift_ms": defaults.boundary_shift_ms, "boundaries": n, "data": args.calibrate}
+        print(
+            f"{model}: boundary_shift_ms {defaults.boundary_shift_ms:+.1f} "
+            f"(median of {n} boundaries of {args.calibrate})"
+        )
     results = {}
     for d in args.data:
         results[Path(d).name] = measure(
@@ -588,6 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ctc_model": args.ctc_model,
             "tolerances_ms": list(TOLERANCES_MS),
             "vad_fraction": VAD_FRACTION,
+            "calibrated": calibrated,
             "seconds": round(seconds, 1),
             "results": results,
         }

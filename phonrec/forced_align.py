@@ -115,6 +115,7 @@ def align_words(
     duration: float | None = None,
     min_duration: int = 1,
     silence: bool = True,
+    shift_ms: float = 0.0,
     utterance: str = "<array>",
 ) -> Alignment:
     """Align ``words`` (with their candidate pronunciations) to ``log_probs`` (module docstring).
@@ -128,6 +129,8 @@ def align_words(
         duration: seconds of audio (default ``T * hop_ms``); the last interval ends there.
         min_duration: frame-level models: fewest frames per phone.
         silence: allow silence between words (and at the edges).
+        shift_ms: added to every boundary inside the audio, kept within ``[0, duration]`` (the
+            model's calibrated ``boundary_shift_ms``, :mod:`phonrec.model_dir`).
         utterance: named in errors.
 
     Raises:
@@ -175,7 +178,7 @@ def align_words(
             path = run(trial)
             if path.score > best.score:
                 best, choice = path, trial
-    return _assemble(lp, words, candidates, choice, best, phone_set, hop_ms, duration, silence, utterance)
+    return _assemble(lp, words, candidates, choice, best, phone_set, hop_ms, duration, silence, shift_ms, utterance)
 
 
 def _candidates(word: str, prons: Sequence[Pron], phone_set: PhoneSet, utterance: str) -> list[list[int]]:
@@ -226,6 +229,7 @@ def _assemble(
     hop_ms: float,
     duration: float,
     silence: bool,
+    shift_ms: float,
     utterance: str,
 ) -> Alignment:
     """Per-target frame intervals -> tiers in seconds (gaps inside words split, silences between words)."""
@@ -242,7 +246,9 @@ def _assemble(
         bounds[0][0], bounds[-1][1] = 0, T
 
     def seconds(frame: int) -> float:
-        return duration if frame >= T else min(frames_to_seconds(frame, hop_ms), duration)
+        if frame <= 0 or frame >= T:
+            return 0.0 if frame <= 0 else duration
+        return min(max(frames_to_seconds(frame, hop_ms) + shift_ms / 1000.0, 0.0), duration)
 
     probs = np.exp(lp)
     phones: list[PhoneInterval] = []

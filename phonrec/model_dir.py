@@ -16,6 +16,11 @@ Format::
 
     decoder: beam            # the default search: greedy | beam | lexicon
     min_duration_ms: 30      # frame-level models: shortest phone in ms (null: none; CTC: ignored)
+    boundary_shift_ms: -16.6 # forced alignment: added to every interior boundary (0: none)
+
+``boundary_shift_ms`` is measured, not chosen: ``bench/boundaries.py --calibrate DATA_DIR`` sets it
+to minus the median signed boundary error of the model's aligner on speech with exact timings
+(a BiLSTM CTC model's spikes, and so its spans, come late).
 
 The beam decoder uses ``phone_bigram.json`` when it is present (without it the beam search has no
 LM and equals greedy); ``decoder: lexicon`` needs ``lexicon.txt``. Both files sit in the directory
@@ -28,7 +33,7 @@ The features group is validated on read exactly as training validates it
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +63,7 @@ REQUIRED = (CONFIG, WEIGHTS, PHONES)
 OPTIONAL = (CMVN_FILE, LEXICON, DECODING, PHONE_BIGRAM)  # the other files a model directory may hold
 HALF_DTYPES = (torch.float16, torch.bfloat16)  # stored by an fp16 export, upcast on reading
 DECODERS = tuple(DECODER_CONFIGS)  # the searches decoding.yaml may name
+MAX_BOUNDARY_SHIFT_MS = 100.0  # a larger calibrated shift means a broken model or reference, not a bias
 
 
 @dataclass(frozen=True)
@@ -67,16 +73,23 @@ class DecodingDefaults:
     Attributes:
         decoder: the default search (``greedy``, ``beam`` or ``lexicon``).
         min_duration_ms: frame-level models: the shortest phone in milliseconds (``None``: no minimum).
+        boundary_shift_ms: forced alignment (:meth:`phonrec.Transcriber.align`, ``phonrec-align``):
+            milliseconds added to every boundary inside the audio (module docstring).
     """
 
     decoder: str = "greedy"
     min_duration_ms: float | None = None
+    boundary_shift_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.min_duration_ms is not None and not self.min_duration_ms > 0:
             raise ValueError(f"min_duration_ms must be > 0 or null, got {self.min_duration_ms}")
+        if not -MAX_BOUNDARY_SHIFT_MS <= self.boundary_shift_ms <= MAX_BOUNDARY_SHIFT_MS:
+            raise ValueError(
+                f"boundary_shift_ms must be within +-{MAX_BOUNDARY_SHIFT_MS:g}, got {self.boundary_shift_ms}"
+            )
 
 
 @dataclass
@@ -170,6 +183,7 @@ def write_decoding_defaults(
     min_duration_ms: float | None = None,
     phone_bigram: PhoneBigram | None = None,
     lexicon: str | Path | None = None,
+    boundary_shift_ms: float | None = None,
 ) -> DecodingDefaults:
     """Record how ``model_dir`` is best decoded: ``decoding.yaml``, and ``phone_bigram.json`` /
     ``lexicon.txt`` (a copy of ``lexicon``) when given.
@@ -181,6 +195,8 @@ def write_decoding_defaults(
         phone_bigram: the beam decoder's phone bigram (e.g. fitted on the training phones).
         lexicon: a Kaldi-format lexicon that belongs to the model (required for ``decoder="lexicon"``
             unless the directory already has one).
+        boundary_shift_ms: the forced aligner's calibrated shift (``None``: keep the one
+            ``decoding.yaml`` has, 0 when it has none).
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory, or ``lexicon`` is missing.
@@ -188,7 +204,11 @@ def write_decoding_defaults(
             with no lexicon.
     """
     model_dir = check_model_dir(model_dir)
-    defaults = DecodingDefaults(decoder, None if min_duration_ms is None else float(min_duration_ms))
+    if boundary_shift_ms is None:
+        boundary_shift_ms = _read_decoding(model_dir / DECODING).boundary_shift_ms
+    defaults = DecodingDefaults(
+        decoder, None if min_duration_ms is None else float(min_duration_ms), float(boundary_shift_ms)
+    )
     num_symbols = len(PhoneSet.from_file(model_dir / PHONES))
     if phone_bigram is not None and phone_bigram.num_phones != num_symbols:
         raise ValueError(f"phone bigram has {phone_bigram.num_phones} phones, {model_dir / PHONES} has {num_symbols}")
@@ -200,6 +220,21 @@ def write_decoding_defaults(
         raise ValueError(f"{model_dir}: decoder 'lexicon' needs a lexicon (none given and no {LEXICON})")
     if phone_bigram is not None:
         phone_bigram.save(model_dir / PHONE_BIGRAM)
+    (model_dir / DECODING).write_text(yaml.safe_dump(asdict(defaults), sort_keys=False))
+    return defaults
+
+
+def set_boundary_shift(model_dir: str | Path, shift_ms: float) -> DecodingDefaults:
+    """Record the forced aligner's calibrated ``boundary_shift_ms`` (rounded to 0.1 ms) in
+    ``decoding.yaml``, keeping its other defaults.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` is not a model directory.
+        ValueError: a shift beyond :data:`MAX_BOUNDARY_SHIFT_MS`.
+        ConfigError: the existing ``decoding.yaml`` is invalid (named).
+    """
+    model_dir = check_model_dir(model_dir)
+    defaults = replace(_read_decoding(model_dir / DECODING), boundary_shift_ms=round(float(shift_ms), 1))
     (model_dir / DECODING).write_text(yaml.safe_dump(asdict(defaults), sort_keys=False))
     return defaults
 

@@ -368,6 +368,7 @@ class Transcriber:
             duration=duration,
             min_duration=min_duration,
             silence=silence,
+            shift_ms=self.decoding.boundary_shift_ms,
             utterance=source,
         )
 

@@ -23,6 +23,7 @@ from phonrec.features import DEFAULT_WIN_MS, FeatureConfig
 from phonrec.phones import CMU_PHONES
 from phonrec.spans import DEFAULT_WIN_MS as SPANS_WIN_MS
 from phonrec.spans import Span, boundary_offset_ms, frames_to_seconds, runs_to_spans
+from phonrec.transcribe import Transcriber
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -252,6 +253,28 @@ def test_measure_runs_every_option_on_a_flite_corpus(corpus, tmp_path):
         a, e = results[f"viterbi-min{d}"]["all"], results[f"viterbi-min{d}@edge"]["all"]
         shift = a["mean_signed_ms"] - e["mean_signed_ms"]
         assert 7.5 * (1 - len(refs) / expected) - 0.05 <= shift <= 7.5 + 0.05, (shift, name)
+
+
+@needs_flite
+def test_calibration_is_the_median_error_and_measure_applies_the_recorded_shift(corpus, tmp_path):
+    """``calibrate`` returns minus the median signed error of ctc-widened (measured without any
+    recorded shift); once a shift is recorded (``set_boundary_shift``), ``measure`` reports
+    ctc-widened moved by it and @edge unchanged."""
+    from phonrec.model_dir import set_boundary_shift
+
+    ctc_model = make_model_dir(tmp_path / "ctc", phones=("sil",) + CMU_PHONES, ctc=True)
+    tr = Transcriber.from_pretrained(ctc_model)
+    refs = B.load_references(corpus / "train")
+    bounds, _ = B.run_aligners(refs, {"w": B.ctc_aligners(tr)["ctc-widened"]}, tr)
+    shift, n = B.calibrate(ctc_model, corpus / "train")
+    assert (shift, n) == (pytest.approx(-float(np.median([b.error_ms for b in bounds["w"]]))), len(bounds["w"]))
+    before = B.measure(corpus / "train", ctc_model_dir=ctc_model)
+    set_boundary_shift(ctc_model, 20.0)  # 20 ms later, but a boundary at 0 s stays there
+    after = B.measure(corpus / "train", ctc_model_dir=ctc_model)
+    assert after["ctc-widened@edge"] == before["ctc-widened@edge"]
+    moved = after["ctc-widened"]["all"]["mean_signed_ms"] - before["ctc-widened"]["all"]["mean_signed_ms"]
+    assert 15.0 <= moved <= 20.0 + 0.01
+    assert B.calibrate(ctc_model, corpus / "train")[0] == pytest.approx(shift)
 
 
 def test_expected_boundaries_of_sharp_posteriors_are_the_viterbi_cuts():

@@ -182,6 +182,28 @@ def test_ctc_model_phones_widen_over_blanks_and_words_keep_no_inner_silence() ->
     assert hh.score == pytest.approx(float(np.exp(lp[6, i("hh")])), rel=1e-5)  # scored on its emitted frame only
 
 
+def test_boundary_shift_moves_every_inner_boundary_and_keeps_the_file_edges() -> None:
+    """``shift_ms`` (a model's calibrated ``boundary_shift_ms``) moves each boundary inside the
+    audio by exactly that much, clamped to the file; 0 s and the end stay where they are."""
+    ps = PhoneSet.from_symbols(PHONES, blank=True)
+    i, blank = ps.index, 0
+    seq = [blank] * 6 + [i("hh"), i("ah"), blank, i("l"), i("ow")] + [blank] * 9
+    lp = planted(seq, len(ps), seed=2)
+    args = (["hello"], [[("hh", "ah", "l", "ow")]], ps)
+    plain = align_words(lp, *args, duration=0.2)
+    for shift in (-16.6, 12.0):
+        moved = align_words(lp, *args, duration=0.2, shift_ms=shift)
+        assert [p.phone for p in moved.phones] == [p.phone for p in plain.phones]
+        for a, b in zip(plain.phones, moved.phones):
+            for t, u in ((a.start, b.start), (a.end, b.end)):
+                expect = t if t in (0.0, 0.2) else min(max(t + shift / 1000, 0.0), 0.2)
+                assert u == pytest.approx(expect, abs=1e-9)
+        assert moved.phones[0].start == 0.0 and moved.phones[-1].end == 0.2
+    far = align_words(lp, *args, duration=0.2, shift_ms=-500.0)  # everything inside clamps to 0 s
+    times = [t for p in far.phones for t in (p.start, p.end)]
+    assert times == sorted(times) and times[0] == 0.0 and times[-1] == 0.2
+
+
 def test_a_transcript_too_long_for_the_audio_names_the_numbers() -> None:
     ps = PhoneSet.from_symbols(PHONES)
     lp = planted([0] * 5, len(ps))

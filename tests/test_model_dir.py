@@ -100,11 +100,30 @@ def test_decoding_defaults_round_trip(tmp_path: Path) -> None:
     lexicon = tmp_path / "lex.txt"
     lexicon.write_text("AB ah b\n")
     write_decoding_defaults(model_dir, decoder="beam", min_duration_ms=30, phone_bigram=bigram, lexicon=lexicon)
-    assert (model_dir / "decoding.yaml").read_text() == "decoder: beam\nmin_duration_ms: 30.0\n"
+    assert (model_dir / "decoding.yaml").read_text() == "decoder: beam\nmin_duration_ms: 30.0\nboundary_shift_ms: 0.0\n"
     md = read_model_dir(model_dir)
     assert md.decoding == DecodingDefaults("beam", 30.0)
     assert md.phone_bigram is not None and (md.phone_bigram.log_probs == bigram.log_probs).all()
     assert md.lexicon is not None and "AB" in md.lexicon  # copied in: the directory is self-contained
+
+
+def test_boundary_shift_is_kept_by_later_defaults_and_validated(tmp_path: Path) -> None:
+    """``set_boundary_shift`` changes only the shift; a later ``write_decoding_defaults`` (a recipe's
+    record_defaults) keeps it unless told otherwise; an absurd shift is refused."""
+    from phonrec.model_dir import DecodingDefaults, set_boundary_shift, write_decoding_defaults
+
+    model_dir = make_model_dir(tmp_path)
+    write_decoding_defaults(model_dir, decoder="beam", min_duration_ms=30)
+    assert set_boundary_shift(model_dir, -16.64) == DecodingDefaults("beam", 30.0, -16.6)
+    write_decoding_defaults(model_dir, decoder="greedy")
+    assert read_model_dir(model_dir).decoding == DecodingDefaults("greedy", None, -16.6)
+    write_decoding_defaults(model_dir, decoder="greedy", boundary_shift_ms=0)
+    assert read_model_dir(model_dir).decoding.boundary_shift_ms == 0.0
+    with pytest.raises(ValueError, match=r"boundary_shift_ms must be within \+-100"):
+        set_boundary_shift(model_dir, 250)
+    (model_dir / "decoding.yaml").write_text("decoder: greedy\nboundary_shift_ms: -300\n")
+    with pytest.raises(ConfigError, match=r"decoding\.yaml: .*boundary_shift_ms must be within"):
+        read_model_dir(model_dir)
 
 
 def test_decoding_defaults_are_validated_naming_the_file(tmp_path: Path) -> None:
