@@ -87,11 +87,19 @@ def build_facts(args: argparse.Namespace) -> dict[str, Any]:
         share, row = boundary_share(Path(args.boundaries), args.boundary_split, args.boundary_option)
         facts["boundary_accuracy"] = round(share, 1)
         a = row["all"]
+        calibrated = next(
+            iter(read_json_object(Path(args.boundaries), "boundary results").get("calibrated", {}).values()), None
+        )
+        shift = (
+            f", boundary_shift_ms {calibrated['boundary_shift_ms']:+.1f} calibrated on {calibrated['data']}"
+            if calibrated
+            else ""
+        )
         facts["boundary_accuracy_note"] = (
             f"share of {a['n']} phone and speech/silence boundaries within {BOUNDARY_TOLERANCE_MS} ms of exact "
             f"synthesiser timings on {args.test_name} ({row['utterances']} utterances, reference phones given), "
             f"aligner {args.boundary_option}: within 10 / 20 / 50 ms {a['within_10ms']} / {a['within_20ms']} / "
-            f"{a['within_50ms']}%, mean |error| {a['mean_abs_ms']} ms ({args.boundaries})"
+            f"{a['within_50ms']}%, mean |error| {a['mean_abs_ms']} ms{shift} ({args.boundaries})"
         )
     return facts
 

@@ -11,8 +11,9 @@
 #   2 speechocean762: corpus check, prepare (12 held-out speakers = dev), features (its stages 0-2)
 #   3 CTC training on speechocean762 train pooled with data/synth/train, augment=default (its stage 3)
 #   4 measure: greedy PER on speechocean762 dev and on the unseen synthetic voice awb (data/synth/test)
-#     with one torch thread (the RTF), boundary accuracy of phonrec-align's CTC spans on awb
-#     (bench/boundaries.py)
+#     with one torch thread (the RTF); the aligner's boundary_shift_ms calibrated on the synthetic
+#     dev voices (seen in training), then boundary accuracy of phonrec-align's CTC spans on awb
+#     (bench/boundaries.py --calibrate)
 #   5 facts.json (recipes/lib/card_facts.py: recipes/speechocean762/model_card_facts.json + stage 4)
 #     and phonrec-export --fp16 into $exp/export
 # It never writes into phonrec/pretrained: compare $exp/export/MODEL_CARD.md with the packaged
@@ -31,7 +32,8 @@ overwrite=false       # true: replace an earlier export in $exp/export
 . recipes/lib/parse_options.sh
 
 case "$size" in
-  default) : "${synth:=data/synth}" "${data:=data/speechocean762}"; bound_opts=() ;;
+  default) : "${synth:=data/synth}" "${data:=data/speechocean762}"; bound_opts=(--calibrate "$synth/dev") ;;
+  # tiny: no calibration (an untrained model's boundaries are anywhere: its shift would be refused)
   tiny)    : "${synth:=data/synth_tiny}" "${data:=data/speechocean762_tiny}"; bound_opts=(--limit 20) ;;
   *) echo "$0: --size must be default or tiny" >&2; exit 2 ;;
 esac
