@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from phonrec.config import ConfigError, dataclass_from
+from phonrec.model_dir import CONFIG, OPTIONAL, PHONES, WEIGHTS
 from phonrec.phones import PhoneSet
 
 NOT_MEASURED, NOT_RECORDED = "not measured", "not recorded"
@@ -283,7 +284,8 @@ def write_card(out_dir: str | Path, facts: CardFacts, computed: ComputedFacts) -
 def rewrite_card(out_dir: str | Path, facts: CardFacts) -> None:
     """Give an earlier export new given facts (figures measured after it was made) without touching
     its weights: the computed facts are read back from its ``card.json`` and checked against its
-    ``phones.txt``, then ``MODEL_CARD.md`` and ``card.json`` are rewritten.
+    ``phones.txt``, the size is measured again (a ``decoding.yaml`` may have been added), then
+    ``MODEL_CARD.md`` and ``card.json`` are rewritten.
 
     Raises:
         FileNotFoundError: ``out_dir`` has no ``card.json``.
@@ -296,7 +298,9 @@ def rewrite_card(out_dir: str | Path, facts: CardFacts) -> None:
     if missing:
         raise ConfigError(f"{out_dir / FACTS_FILE}: no {', '.join(missing)}: not written by phonrec-export")
     computed = ComputedFacts(**{n: record[n] for n in names if n in record})
-    computed = replace(computed, phone_set=tuple(computed.phone_set))
+    files = [out_dir / n for n in (CONFIG, WEIGHTS, PHONES, *OPTIONAL) if (out_dir / n).is_file()]
+    size_mb = round(sum(f.stat().st_size for f in files) / 1e6, 3)  # e.g. a decoding.yaml added since
+    computed = replace(computed, phone_set=tuple(computed.phone_set), size_mb=size_mb)
     if computed.phone_set != tuple(PhoneSet.from_file(out_dir / "phones.txt").symbols):
         raise ConfigError(f"{out_dir / FACTS_FILE}: its phone_set is not {out_dir / 'phones.txt'}'s")
     write_card(out_dir, facts, computed)

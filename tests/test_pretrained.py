@@ -191,11 +191,13 @@ def test_rewrite_card_changes_the_given_facts_only(tiny: Path, tmp_path: Path) -
     out = tmp_path / "en"
     export_model_dir(tiny, out, fp16=True, facts=CardFacts(dev_per=50.0, test_bound_per=80))
     weights, before = (out / "model.safetensors").read_bytes(), json.loads((out / "card.json").read_text())
+    (out / "decoding.yaml").write_text((out / "decoding.yaml").read_text() + "boundary_shift_ms: -16.6\n")
     rewrite_card(out, CardFacts(dev_per=40.0, boundary_accuracy=61.5, test_bound_per=80))
     after = json.loads((out / "card.json").read_text())
     assert (out / "model.safetensors").read_bytes() == weights
     assert after["dev_per"] == 40.0 and after["boundary_accuracy"] == 61.5
-    computed = [f.name for f in fields(ComputedFacts)]
+    assert after["size_mb"] == pytest.approx(before["size_mb"] + len("boundary_shift_ms: -16.6\n") / 1e6, abs=1e-3)
+    computed = [f.name for f in fields(ComputedFacts) if f.name != "size_mb"]
     assert {k: after[k] for k in computed} == {k: before[k] for k in computed}
     assert "| boundary accuracy | 61.5% " in (out / "MODEL_CARD.md").read_text()
     (out / "card.json").write_text(json.dumps({"dev_per": 1.0}))
