@@ -67,7 +67,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc, align_frames, widen_ctc_spans
+from phonrec.align import align_ctc, align_frames, widen_ctc_frames, widen_ctc_spans
 from phonrec.audio import load_audio
 from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
@@ -343,12 +343,13 @@ def expected_segments(
 # --- the aligners -----------------------------------------------------------------------------
 
 
-def ctc_widened_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence: int) -> list[Span]:
+def ctc_widened_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence: int, hop_ms: float) -> list[Span]:
     """CTC forced alignment widened over blanks (silence where a gap is long), as ``phonrec-align``
     writes it (:func:`phonrec.align.widen_ctc_spans`, one span per emitted phone, so two equal
     adjacent phones are cut at the middle of the blanks between them)."""
     emitted = align_ctc(lp, targets, blank)
-    return _fill_silence(widen_ctc_spans(emitted, lp.shape[0]), lp.shape[0], silence)
+    widened = widen_ctc_spans(emitted, lp.shape[0], max_extend=widen_ctc_frames(hop_ms))
+    return _fill_silence(widened, lp.shape[0], silence)
 
 
 def _fill_silence(phones: Sequence[Span], num_frames: int, silence: int) -> list[Span]:
@@ -365,11 +366,11 @@ def _fill_silence(phones: Sequence[Span], num_frames: int, silence: int) -> list
     return out
 
 
-def ctc_onset_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence: int) -> list[Span]:
+def ctc_onset_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence: int, hop_ms: float) -> list[Span]:
     """:func:`ctc_widened_spans`, with each boundary between two touching phones moved to the first
     emitted frame of the right-hand phone (the CTC spike onset)."""
     emitted = align_ctc(lp, targets, blank)
-    phones = widen_ctc_spans(emitted, lp.shape[0])
+    phones = widen_ctc_spans(emitted, lp.shape[0], max_extend=widen_ctc_frames(hop_ms))
     for k in range(len(phones) - 1):
         a, b = phones[k], phones[k + 1]
         if a.end == b.start:  # touching phones: the cut goes to the right phone's first emitted frame
@@ -484,10 +485,10 @@ def ctc_aligners(tr: Transcriber) -> dict[str, Aligner]:
     clock, edge = FrameClock.of(tr), FrameClock.of(tr, edge=True)
 
     def widened(u: Utterance, lp: np.ndarray) -> list[Span]:
-        return ctc_widened_spans(lp, ps.encode(u.phones), blank, sil)
+        return ctc_widened_spans(lp, ps.encode(u.phones), blank, sil, tr.hop_ms)
 
     def onset(u: Utterance, lp: np.ndarray) -> list[Span]:
-        return ctc_onset_spans(lp, ps.encode(u.phones), blank, sil)
+        return ctc_onset_spans(lp, ps.encode(u.phones), blank, sil, tr.hop_ms)
 
     return {
         "ctc-widened": lambda u, lp: spans_to_timed(widened(u, lp), symbols, clock),

@@ -6,7 +6,7 @@ words spell:
 
 * CTC models (the phone set has ``<blank>``): :func:`phonrec.align.align_ctc_scored`. A phone's
   CTC span is the run of frames that emit it; it is widened over the blank frames next to it by
-  :func:`phonrec.align.widen_ctc_spans` (up to 4 frames each side, a short gap split at its middle),
+  :func:`phonrec.align.widen_ctc_spans` (up to 40 ms each side, a short gap split at its middle),
   and what is left between two words is silence.
 * frame-level models: :func:`phonrec.align.align_frames_scored` with ``sil`` optional before,
   after and between the phones, and each phone at least ``min_duration`` frames (lowered to what
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc_scored, align_frames_scored, widen_ctc_spans
+from phonrec.align import align_ctc_scored, align_frames_scored, widen_ctc_frames, widen_ctc_spans
 from phonrec.divergences import ctc_min_frames
 from phonrec.lexicon import Pron
 from phonrec.phones import PhoneSet, PhoneSetError
@@ -152,7 +152,7 @@ def align_words(
     def run(choice: list[int]) -> _Path:
         flat = [p for cands, c in zip(candidates, choice) for p in cands[c]]
         if blank is not None:
-            return _ctc_path(lp, flat, blank)
+            return _ctc_path(lp, flat, blank, widen_ctc_frames(hop_ms))
         d = max(1, min(min_duration, T // len(flat)))
         return _frame_path(lp, flat, d, sil if silence else None)
 
@@ -207,9 +207,9 @@ def _frames_needed(targets: list[int], ctc: bool) -> int:
     return int(ctc_min_frames(torch.tensor([targets]), torch.tensor([len(targets)]))[0])
 
 
-def _ctc_path(lp: np.ndarray, targets: list[int], blank: int) -> _Path:
+def _ctc_path(lp: np.ndarray, targets: list[int], blank: int, max_extend: int) -> _Path:
     result = align_ctc_scored(lp, targets, blank)
-    owned = [(s.start, s.end) for s in widen_ctc_spans(result.spans, lp.shape[0])]  # over neighbouring blanks
+    owned = [(s.start, s.end) for s in widen_ctc_spans(result.spans, lp.shape[0], max_extend=max_extend)]
     return _Path(owned, [(s.start, s.end) for s in result.spans], result.score)
 
 
