@@ -160,7 +160,7 @@ def test_pretrained_en_recipe_tiny(shared_data, tmp_path):
         *TINY,
     )
     assert "in 2 corpora" in (exp / "ctc" / "train.log").read_text()  # pooled with the synthetic corpus
-    card = json.loads((exp / "export" / "card.json").read_text())
+    card = json.loads((exp / "en" / "card.json").read_text())
     measure = exp / "measure"
     dev = check_report(measure / "decode-so762-dev", DataDir.load(so762 / "dev"))
     test = check_report(measure / "decode-synth-test", DataDir.load(synth / "test"))
@@ -171,8 +171,8 @@ def test_pretrained_en_recipe_tiny(shared_data, tmp_path):
     assert card["boundary_accuracy"] == round(bounds["all"]["within_20ms"], 1)
     assert card["recipe_command"].startswith("bash recipes/pretrained_en/run.sh")
     assert card["training_data"][0]["licence"] == "CC BY 4.0"  # from the template
-    assert "speechocean762" in (exp / "export" / "MODEL_CARD.md").read_text()
-    assert list(Transcriber.from_pretrained(exp / "export").phone_set.symbols) == card["phone_set"]
+    assert "speechocean762" in (exp / "en" / "MODEL_CARD.md").read_text()
+    assert list(Transcriber.from_pretrained(exp / "en").phone_set.symbols) == card["phone_set"]
     assert "fp16 check" in out
     # a second export into the same place is refused (nothing a user made is overwritten)
     env = {**os.environ, "PY": sys.executable}

@@ -2,7 +2,7 @@
 # The packaged English model (phonrec/pretrained/en) from scratch, in one command, with its model
 # card's figures measured on what this run trained:
 #
-#   bash recipes/pretrained_en/run.sh                 # about 40 min on 2 cores -> exp/pretrained_en/export
+#   bash recipes/pretrained_en/run.sh                 # about 40 min on 2 cores -> exp/pretrained_en/en
 #   bash recipes/pretrained_en/run.sh --stage 4       # re-measure and re-export a trained model
 #   bash recipes/pretrained_en/run.sh --size tiny     # the tests' version: minutes, figures meaningless
 #
@@ -15,8 +15,8 @@
 #     dev voices (seen in training), then boundary accuracy of phonrec-align's CTC spans on awb
 #     (bench/boundaries.py --calibrate)
 #   5 facts.json (recipes/lib/card_facts.py: recipes/speechocean762/model_card_facts.json + stage 4)
-#     and phonrec-export --fp16 into $exp/export
-# It never writes into phonrec/pretrained: compare $exp/export/MODEL_CARD.md with the packaged
+#     and phonrec-export --fp16 into $exp/en
+# It never writes into phonrec/pretrained: compare $exp/en/MODEL_CARD.md with the packaged
 # one, then copy the export there by hand. Extra arguments are Hydra overrides of the training.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +28,7 @@ corpus=""             # the speechocean762 folder (default: the speechocean762 r
 synth=""              # the synthetic corpus (default data/synth, tiny: data/synth_tiny)
 data=""               # speechocean762's prepared data (default data/speechocean762, tiny: ..._tiny)
 exp=exp/pretrained_en
-overwrite=false       # true: replace an earlier export in $exp/export
+overwrite=false       # true: replace an earlier export in $exp/en
 . recipes/lib/parse_options.sh
 
 case "$size" in
@@ -68,7 +68,7 @@ if run_stage 4 "measure: PER on $so762/dev and $synth/test, boundaries on $synth
     "${bound_opts[@]}" --json $exp/measure/boundaries.json | tail -n 12
 fi
 
-if run_stage 5 "facts.json and the fp16 export -> $exp/export"; then
+if run_stage 5 "facts.json and the fp16 export -> $exp/en"; then
   m=$exp/measure
   PYTHONPATH=. "$PY" recipes/lib/card_facts.py --template recipes/speechocean762/model_card_facts.json \
     --dev-report "$m/decode-$(basename "$so762")-dev/report.json" \
@@ -76,6 +76,6 @@ if run_stage 5 "facts.json and the fp16 export -> $exp/export"; then
     --boundaries $m/boundaries.json --recipe-command "$recipe_command" --out $exp/facts.json
   export_opts=(--fp16 --card-json $exp/facts.json)
   [ "$overwrite" = true ] && export_opts+=(--overwrite)
-  "$PY" -m phonrec.cli.export $model $exp/export "${export_opts[@]}"
-  log "export: $exp/export (card $exp/export/MODEL_CARD.md); compare with phonrec/pretrained/en/MODEL_CARD.md"
+  "$PY" -m phonrec.cli.export $model $exp/en "${export_opts[@]}"
+  log "export: $exp/en (card $exp/en/MODEL_CARD.md); compare with phonrec/pretrained/en/MODEL_CARD.md"
 fi
