@@ -2,12 +2,22 @@
 
 Synthetic CTC emissions are planted from word strings of a CMUdict-based lexicon (phones are
 phonrec's lower-case ARPAbet, K = 39 phones + sil + <blank>), then decoded. Reported per lexicon
-size: real-time factor (decode seconds / audio seconds at 100 frames/s), PER (greedy, beam) or
+size: real-time factor (decode seconds / audio seconds at 100 frames/s; the lexicon decoders also
+report their CPU seconds, process time, which a shared machine's load disturbs far less than
+wall time: both run in this process on one thread), PER (greedy, beam) or
 WER (lexicon search), and for the two lexicon decoders how often their word strings agree and
 whether phonrec's objective is >= flashlight's where they differ.
 
     .venv/bin/python bench/decode.py --utts 50 --sizes 1000 10000 full --json out.json
     .venv/bin/python bench/decode.py --style peaky      # one frame per phone + blanks (real CTC-like)
+    .venv/bin/python bench/decode.py --sizes full --utts 20 --max-active none 500 1000 2000 5000
+
+``--max-active`` gives phonrec's histogram pruning (one table row per value, all on the same
+emissions and one flashlight run per lexicon size). A flashlight hypothesis is a (trie node, LM
+state, previous token) triple; with no LM (``ZeroLM``: one LM state) that is a tree node plus
+"last token was blank or phone", which is what a phonrec active state is (the phone or the
+blank state of a tree node, CTC). So flashlight ``beam_size=500`` keeps about as many
+hypotheses as phonrec ``max_active=500``.
 """
 
 from __future__ import annotations
@@ -188,32 +198,46 @@ def run(args: argparse.Namespace) -> list[dict]:
                 start=edit_distance([], []),
             )
             res[name] = {"rtf": el / audio_s, "per": err.rate}
-        t1 = time.perf_counter()
-        ours_out = [ours.decode(x)[0] for _, _, x in utts]
-        el_ours = time.perf_counter() - t1
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         fl_out = [fl.decode(x) for _, _, x in utts]
-        el_fl = time.perf_counter() - t1
-        agree, ours_better, fl_better = 0, 0, 0
-        werr_o = werr_f = edit_distance([], [])
-        for (ws, _, x), h, (fw, ft) in zip(utts, ours_out, fl_out):
-            werr_o = werr_o + edit_distance(ws, h.words)
+        el_fl, cpu_fl = time.perf_counter() - t1, time.process_time() - c1
+        werr_f = edit_distance([], [])
+        for (ws, _, _), (fw, _) in zip(utts, fl_out):
             werr_f = werr_f + edit_distance(ws, fw)
-            if h.words == fw:
-                agree += 1
-                continue
-            so, sf = h.score, objective_of(ours, x, fw, ft)
-            ours_better += so >= sf - 1e-3
-            fl_better += sf > so + 1e-3
-        res["phonrec_lexicon"] = {"rtf": el_ours / audio_s, "wer": werr_o.rate}
-        res["flashlight_lexicon"] = {"rtf": el_fl / audio_s, "wer": werr_f.rate}
-        res["agree"] = agree
-        res["differ_phonrec_objective_ge"] = ours_better
-        res["differ_flashlight_objective_gt"] = fl_better
-        res["total_s"] = time.perf_counter() - t0
-        rows.append(res)
-        print(f"# size {size_s}: done in {res['total_s']:.1f}s", file=sys.stderr)
+        for max_active in args.max_active:
+            ours.max_active = max_active  # histogram pruning only: the tree and tables stay
+            t1, c1 = time.perf_counter(), time.process_time()
+            ours_out = [ours.decode(x)[0] for _, _, x in utts]
+            el_ours, cpu_ours = time.perf_counter() - t1, time.process_time() - c1
+            agree, ours_better, fl_better = 0, 0, 0
+            werr_o = edit_distance([], [])
+            for (ws, _, x), h, (fw, ft) in zip(utts, ours_out, fl_out):
+                werr_o = werr_o + edit_distance(ws, h.words)
+                if h.words == fw:
+                    agree += 1
+                    continue
+                so, sf = h.score, objective_of(ours, x, fw, ft)
+                ours_better += so >= sf - 1e-3
+                fl_better += sf > so + 1e-3
+            row = dict(res, max_active=max_active)
+            row["phonrec_lexicon"] = {
+                "rtf": el_ours / audio_s,
+                "wer": werr_o.rate,
+                "seconds": el_ours,
+                "cpu_s": cpu_ours,
+            }
+            row["flashlight_lexicon"] = {"rtf": el_fl / audio_s, "wer": werr_f.rate, "seconds": el_fl, "cpu_s": cpu_fl}
+            row["agree"] = agree
+            row["differ_phonrec_objective_ge"] = ours_better
+            row["differ_flashlight_objective_gt"] = fl_better
+            row["total_s"] = time.perf_counter() - t0
+            rows.append(row)
+        print(f"# size {size_s}: done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     return rows
+
+
+def _max_active(s: str) -> int | None:
+    return None if s.lower() == "none" else int(s)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,27 +249,38 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--strength", type=float, default=4.0, help="logit added to the planted symbol")
     ap.add_argument("--beam", type=float, default=16.0, help="log-prob beam (phonrec beam, flashlight beam_threshold)")
     ap.add_argument("--fl-beam-size", type=int, default=500, help="flashlight beam_size (hypotheses kept)")
+    ap.add_argument(
+        "--max-active",
+        nargs="+",
+        type=_max_active,
+        default=[None],
+        metavar="N",
+        help="phonrec max_active (states kept per frame; 'none': no limit); several values: one row each",
+    )
     ap.add_argument("--word-penalty", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     rows = run(args)
     hdr = (
-        f"{'words':>7} {'nodes':>7} | {'greedy PER':>10} {'RTF':>7} | {'beam PER':>8} {'RTF':>7} | "
-        f"{'phonrec WER':>11} {'RTF':>7} | {'fl WER':>7} {'RTF':>7} | {'RTF ratio':>9} | agree  ours>=fl  fl>ours"
+        f"{'words':>7} {'nodes':>7} {'max_act':>7} | {'greedy PER':>10} {'RTF':>7} | {'beam PER':>8} {'RTF':>7} | "
+        f"{'phonrec WER':>11} {'RTF':>7} {'CPU s':>7} | {'fl WER':>7} {'RTF':>7} {'CPU s':>7} | "
+        f"{'RTF ratio':>9} {'CPU ratio':>9} | agree  ours>=fl  fl>ours"
     )
     print(
         f"style={args.style} utts={args.utts} noise={args.noise} strength={args.strength} "
-        f"beam={args.beam} fl_beam_size={args.fl_beam_size} word_penalty={args.word_penalty}"
+        f"beam={args.beam} fl_beam_size={args.fl_beam_size} max_active={args.max_active} "
+        f"word_penalty={args.word_penalty}"
     )
     print(hdr)
     for r in rows:
         o, f = r["phonrec_lexicon"], r["flashlight_lexicon"]
         print(
-            f"{r['lexicon_words']:>7} {r['tree_nodes']:>7} | {r['greedy']['per']:>10.3f} {r['greedy']['rtf']:>7.4f} | "
+            f"{r['lexicon_words']:>7} {r['tree_nodes']:>7} {str(r['max_active']):>7} | "
+            f"{r['greedy']['per']:>10.3f} {r['greedy']['rtf']:>7.4f} | "
             f"{r['beam']['per']:>8.3f} {r['beam']['rtf']:>7.4f} | {o['wer']:>11.3f} "
-            f"{o['rtf']:>7.4f} | {f['wer']:>7.3f} {f['rtf']:>7.4f} | "
-            f"{o['rtf'] / max(f['rtf'], 1e-12):>9.2f} | {r['agree']:>5}  "
+            f"{o['rtf']:>7.4f} {o['cpu_s']:>7.2f} | {f['wer']:>7.3f} {f['rtf']:>7.4f} {f['cpu_s']:>7.2f} | "
+            f"{o['rtf'] / max(f['rtf'], 1e-12):>9.2f} {o['cpu_s'] / max(f['cpu_s'], 1e-12):>9.2f} | {r['agree']:>5}  "
             f"{r['differ_phonrec_objective_ge']:>7}  {r['differ_flashlight_objective_gt']:>6}"
         )
     if args.json:

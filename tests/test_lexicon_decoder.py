@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchaudio.functional as taf
 
-from phonrec.decode.lexicon import LexiconDecoder
+from phonrec.decode.lexicon import LexiconDecoder, PrefixTree
 from phonrec.lexicon import Lexicon
 from phonrec.lm import WordLM
 from phonrec.phones import PhoneSet
@@ -50,6 +50,28 @@ def plant(words, lex, ps, rng, *, ctc: bool, noise=1.0, strength=5.0):
     x = rng.normal(0, noise, (len(frames), len(ps)))
     x[np.arange(len(frames)), frames] += strength
     return (x - np.logaddexp.reduce(x, axis=1, keepdims=True)).astype(np.float32), phones
+
+
+def test_prefix_tree_layout():
+    """Breadth-first ids: each node's children are consecutive ids, the one repeating its phone last."""
+    rng = np.random.default_rng(3)
+    lex = random_lexicon(rng, 300)
+    lex.add("AAA", ("aa", "aa", "aa"))
+    lex.add("AAB", ("aa", "aa", "b"))
+    t = PrefixTree.build(lex, CTC_SET, CTC_SET.index("sil"))
+    n = len(t)
+    inner = np.flatnonzero(t.parent >= 0)
+    assert (t.parent[inner] < inner).all() and (np.diff(t.parent[inner]) >= 0).all()
+    assert (t.parent[: n - inner.size] == -1).all()
+    for node in np.unique(t.parent[inner]):
+        kids = np.flatnonzero(t.parent == node)
+        assert (np.diff(kids) == 1).all()
+        same = t.phone[kids] == t.phone[node]
+        assert same.sum() <= 1 and (not same.any() or same[-1])
+    for w, prons in lex.entries.items():  # every pronunciation still ends at its entry node
+        for pron in prons:
+            ends = t.ent_node[[i for i, wi in enumerate(t.ent_word) if wi >= 0 and t.words[wi] == w]]
+            assert [CTC_SET.index(p) for p in pron] in [t.node_phones(int(e)) for e in ends]
 
 
 @pytest.mark.parametrize("ctc", [True, False])

@@ -60,6 +60,11 @@ NEG_INF = -np.inf
 class PrefixTree:
     """Pronunciation prefix tree; node ids ``0..N-1`` exclude the root.
 
+    :meth:`build` numbers the nodes breadth-first: the children of a node are consecutive ids,
+    ordered by phone, except that the child with the node's own phone (there is at most one)
+    comes last. So a node's children with other phones are one id range (the search expands
+    them without a child list).
+
     Attributes:
         parent: (N,) parent node id, ``-1`` for children of the root.
         phone: (N,) phone id of each node.
@@ -111,10 +116,15 @@ class PrefixTree:
         if silence_id is not None:
             ent_node.append(insert([silence_id]))
             ent_word.append(-1)
+        par, ph = np.array(parent, np.int64), np.array(phone, np.int64)
+        new = _breadth_first(par, ph)
+        old = np.empty_like(new)
+        old[new] = np.arange(new.size)
+        par = par.take(old)
         return cls(
-            np.array(parent, np.int64),
-            np.array(phone, np.int64),
-            np.array(ent_node, np.int64),
+            np.where(par >= 0, new.take(np.maximum(par, 0)), -1),
+            ph.take(old),
+            new.take(np.array(ent_node, np.int64)),
             np.array(ent_word, np.int64),
             words,
         )
@@ -128,6 +138,31 @@ class PrefixTree:
             out.append(int(self.phone[node]))
             node = int(self.parent[node])
         return out[::-1]
+
+
+def _breadth_first(parent: np.ndarray, phone: np.ndarray) -> np.ndarray:
+    """New ids (N,) of the nodes of a tree (parent (N,), ``-1``: a root child; phone (N,)) in :class:`PrefixTree` order.
+
+    Level by level; within a level by the parent's new id, then phone, the child with the
+    parent's phone last.
+    """
+    n = parent.size
+    new = np.empty(n, np.int64)
+    inner = np.flatnonzero(parent >= 0)
+    same = np.zeros(n, bool)
+    same[inner] = phone.take(inner) == phone.take(parent.take(inner))
+    ptr, order = _csr(parent.take(inner), n)
+    kids = inner.take(order)
+    level = np.flatnonzero(parent < 0)
+    level = level[np.argsort(phone.take(level), kind="stable")]
+    nxt = 0
+    while level.size:
+        new[level] = np.arange(nxt, nxt + level.size)
+        nxt += level.size
+        zero = np.zeros(level.size)
+        ch = _expand(ptr, kids, _Active(level, zero, zero.astype(np.int64))).ids
+        level = ch[np.lexsort((phone.take(ch), same.take(ch), new.take(parent.take(ch))))]
+    return new
 
 
 @dataclass(frozen=True)
@@ -203,17 +238,36 @@ def _expand(ptr: np.ndarray, items: np.ndarray, st: _Active) -> _Active:
     has = (cnt > 0).nonzero()[0]
     if has.size == 0:
         return _EMPTY
-    cnt = cnt.take(has)
+    return _gather_items(items, start.take(has), cnt.take(has), has, st)
+
+
+def _expand_range(first: np.ndarray, st: _Active, cnt: np.ndarray, ok: np.ndarray) -> _Active:
+    """Like :func:`_expand` of ``_select(st, ok)`` when the items of node ``n`` are the ids ``first[n] ..
+    first[n] + cnt - 1``, given the states' item counts ``cnt`` (M,) int64.
+
+    Only the states with items are looked up in ``first``, and there is no item list to gather from.
+    """
+    has = (ok & (cnt > 0)).nonzero()[0]
+    if has.size == 0:
+        return _EMPTY
+    return _gather_items(None, first.take(st.ids.take(has)), cnt.take(has), has, st)
+
+
+def _gather_items(
+    items: np.ndarray | None, start: np.ndarray, cnt: np.ndarray, has: np.ndarray, st: _Active
+) -> _Active:
+    """The items ``items[start[i] : start[i] + cnt[i]]`` (cnt > 0; ``items=None``: the identity) of the
+    states ``st[has[i]]``, in that order."""
     end = cnt.cumsum()
     total = int(end[-1])
     # owner[k]: which of the states ``has`` output item k belongs to (np.repeat is much slower)
     step = np.zeros(total, np.int64)
     step[end[:-1]] = 1
     owner = step.cumsum()
-    pos = (start.take(has) - end + cnt).take(owner)  # CSR position minus output position
+    pos = (start - end + cnt).take(owner)  # CSR position minus output position
     pos += np.arange(total)
     src = has.take(owner)
-    return _Active(items.take(pos), st.score.take(src), st.rec.take(src))
+    return _Active(pos if items is None else items.take(pos), st.score.take(src), st.rec.take(src))
 
 
 def _const(ids: np.ndarray, score: float | np.ndarray, rec: int | np.ndarray) -> _Active:
@@ -224,8 +278,11 @@ def _const(ids: np.ndarray, score: float | np.ndarray, rec: int | np.ndarray) ->
     return _Active(ids, s, r) if keep.all() else _select(_Active(ids, s, r), keep)
 
 
-def _best_exit(ex: _Active, allowed: np.ndarray | None = None) -> int:
-    """Position in ``ex`` (K,) of the best finite exit among ``allowed`` (K,) (ties: lowest entry id); -1 if none."""
+def _best_exit(ex: _Active, allowed: np.ndarray | None = None, ent: np.ndarray | None = None) -> int:
+    """Position in ``ex`` (K,) of the best finite exit among ``allowed`` (K,) (ties: lowest entry id); -1 if none.
+
+    ``ent``: when ``ex.ids`` are node ids, the (N,) entry id of each node (looked up at the ties only).
+    """
     tot = ex.score if allowed is None else np.where(allowed, ex.score, NEG_INF)
     if tot.size == 0:
         return -1
@@ -233,7 +290,10 @@ def _best_exit(ex: _Active, allowed: np.ndarray | None = None) -> int:
     if not math.isfinite(mx):
         return -1
     ties = (tot == mx).nonzero()[0]
-    return int(ties[np.argmin(ex.ids[ties])])
+    if ties.size == 1:
+        return int(ties[0])
+    ids = ex.ids.take(ties)
+    return int(ties[np.argmin(ids if ent is None else ent.take(ids))])
 
 
 class _States(NamedTuple):
@@ -276,9 +336,12 @@ def _first_max(cands: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, 
 
 
 def _best_of(a: _Active, b: _Active) -> _Active:
-    """Elementwise best of two (M,) state rows over the same nodes; ``a`` wins ties."""
+    """Elementwise best of two (M,) state rows over the same nodes; ``a`` wins ties.
+
+    (``maximum`` and an arithmetic select: several times faster than ``np.where`` on such masks.)
+    """
     better = b.score > a.score
-    return _Active(a.ids, np.where(better, b.score, a.score), np.where(better, b.rec, a.rec))
+    return _Active(a.ids, np.maximum(a.score, b.score), a.rec + better * (b.rec - a.rec))
 
 
 class _Workspace:
@@ -421,6 +484,14 @@ class LexiconDecoder:
         self._dkid_ptr, self._dkids = self._children(inner[~same])
         self._skid_ptr, self._skids = self._children(inner[same])
         self._has_skid = np.diff(self._skid_ptr) > 0
+        # breadth-first ids (PrefixTree): the children with another phone of node n are the ids
+        # _dkid_first[n] .. _dkid_first[n] + (count) - 1
+        first = (
+            self._dkids.take(np.minimum(self._dkid_ptr[:-1], max(self._dkids.size - 1, 0)))
+            if self._dkids.size
+            else np.zeros(N, np.int64)
+        )
+        self._dkid_first = first.astype(np.int32 if N < 2**31 else np.int64)
         self._ent_ptr, self._ents = _csr(t.ent_node, N)  # word-end entries of each node
         self._ent_ph = t.phone[t.ent_node]
         self._ent_sil = t.ent_word == -1
@@ -440,6 +511,23 @@ class LexiconDecoder:
         self._node_pen = np.full(N, NEG_INF)
         self._node_pen[has_ent] = self._ent_pen[self._node_ent[has_ent]]
         self._node_exits = lm is None and bool((self._ent_pen == self._node_pen[t.ent_node]).all())
+        # What a search step looks up per active node, packed into one small integer table (int16
+        # for a 41-symbol phone set: 0.5 MB for the 252k-node CMUdict tree, so it stays in cache,
+        # where several int64/float64 tables of 2 MB each did not): bits [0, b) the node's phone,
+        # then 2 bits for its exit penalty (an index into _pen_vals), 1 bit "has children with the
+        # same phone", and the number of children with another phone.
+        self._pen_vals, pen_code = np.unique(self._node_pen, return_inverse=True)  # at most -inf, 0, word_penalty
+        dcnt = np.diff(self._dkid_ptr)
+        b = max(1, (len(phone_set) - 1).bit_length())
+        self._ph_mask, self._pen_shift, self._skid_bit, self._cnt_shift = (1 << b) - 1, b, 1 << (b + 2), b + 3
+        bits = b + 3 + max(1, int(dcnt.max(initial=0)).bit_length())
+        code_t = np.int16 if bits <= 15 else np.int32 if bits <= 31 else np.int64
+        self._node_code = (
+            t.phone
+            | (pen_code.reshape(-1).astype(np.int64) << self._pen_shift)
+            | np.where(self._has_skid, self._skid_bit, 0)
+            | (dcnt << self._cnt_shift)
+        ).astype(code_t)
 
     def _children(self, kids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CSR child list (:func:`_csr`) of the nodes ``kids`` (K,) grouped by parent."""
@@ -448,22 +536,22 @@ class LexiconDecoder:
 
     # ---- scoring helpers ---------------------------------------------------------------------
     def _exits(
-        self, st: _Active, ws: _Workspace, *, every: bool = False, table: tuple[np.ndarray, np.ndarray] | None = None
+        self, st: _Active, ws: _Workspace, *, every: bool = False, pen: np.ndarray | None = None
     ) -> tuple[_Active, np.ndarray | None]:
         """Word exits from the states ``st`` (M,) (inactive ones included) through their word-end entries.
 
         Args:
             every: list every entry (final frame); otherwise, without an LM, only the entries a
                 search step can pick (:attr:`_node_exits`).
-            table: that case's ``(_node_ent, _node_pen)`` of ``st.ids`` when already gathered.
+            pen: that case's ``_node_pen`` of ``st.ids`` when already gathered.
         Returns:
-            (X,) exits: entry ids, total scores (+ word penalty + weighted LM score) and the records
-            of the paths (``-inf`` scores mark states without an entry); (X,) LM histories after the
-            exits (``None`` without an LM).
+            (X,) exits: entry ids (node ids in the case of :attr:`_node_exits`, one exit per state,
+            the node's entry is ``_node_ent``), total scores (+ word penalty + weighted LM score) and
+            the records of the paths (``-inf`` scores mark states without an entry); (X,) LM
+            histories after the exits (``None`` without an LM).
         """
         if self._node_exits and not every:
-            ent, pen = table if table is not None else (self._node_ent.take(st.ids), self._node_pen.take(st.ids))
-            return _Active(ent, st.score + pen, st.rec), None
+            return _Active(st.ids, st.score + (self._node_pen.take(st.ids) if pen is None else pen), st.rec), None
         ex = _expand(self._ent_ptr, self._ents, _select(st, st.score > NEG_INF))
         tot = ex.score + self._ent_pen[ex.ids]
         if self.lm is None:
@@ -496,14 +584,16 @@ class LexiconDecoder:
     def _root_entry(
         self, ws: _Workspace, ex: _Active, new_hist: np.ndarray | None, allowed: np.ndarray | None = None
     ) -> int:
-        """Record the best word exit of ``ex`` among ``allowed`` (:func:`_best_exit`).
+        """Record the best word exit of ``ex`` (from :meth:`_exits`) among ``allowed`` (:func:`_best_exit`).
 
         Returns:
             its position in ``ex`` (``-1``: none, nothing recorded); the record id is ``len(ws.rec_ent) - 1``.
         """
-        k = _best_exit(ex, allowed)
+        ent = self._node_ent if self._node_exits else None  # ex.ids are node ids (:meth:`_exits`)
+        k = _best_exit(ex, allowed, ent)
         if k >= 0:
-            ws.add_rec(int(ex.ids[k]), int(ex.rec[k]), 0 if new_hist is None else int(new_hist[k]))
+            e = int(ex.ids[k]) if ent is None else int(ent[ex.ids[k]])
+            ws.add_rec(e, int(ex.rec[k]), 0 if new_hist is None else int(new_hist[k]))
         return k
 
     def _prune(self, st: _States) -> tuple[_States, float]:
@@ -521,8 +611,8 @@ class LexiconDecoder:
             allv = sc.ravel()
             if int(np.isfinite(allv).sum()) > self.max_active:
                 thr = max(thr, float(np.partition(allv, allv.size - self.max_active)[allv.size - self.max_active]))
-        if thr > NEG_INF:
-            sc[sc < thr] = NEG_INF
+        if thr > NEG_INF:  # (the finite ones only: faster than ``sc[sc < thr] = NEG_INF``)
+            np.put(sc, np.flatnonzero((sc < thr) & (sc > NEG_INF)), NEG_INF)
         return _compact(st), best
 
     def _advance(
@@ -531,7 +621,7 @@ class LexiconDecoder:
         pre: _States,
         add: np.ndarray,
         em: np.ndarray,
-        parents: list[tuple[np.ndarray, np.ndarray, _Active]],
+        parents: list[tuple[np.ndarray, np.ndarray | None, _Active, np.ndarray | None]],
         roots: _Active,
     ) -> tuple[_States, float]:
         """Finish one frame: recombine the phone-state candidates, add the emission, prune.
@@ -540,27 +630,33 @@ class LexiconDecoder:
             pre: (C, M) the frame's paths that stay on their node, before emission (``pre.rec`` is
                 updated in place).
             add: (C, M) emission log-probs of those states; em: (K,) the frame's log-probs.
-            parents: ``(ptr, kids, states)``: the CSR children ``kids`` of ``states`` enter their
-                phone state (row 0) with the parent's score.
+            parents: ``(ptr, kids, states, None)``: the CSR children ``kids`` of ``states`` enter
+                their phone state (row 0) with the parent's score; ``(first, None, states, counts)``:
+                the same for the children ids ``first[n] .. first[n] + count - 1`` of each state
+                (:func:`_expand_range`, ``counts`` (M,) int64).
             roots: candidates for the root children.
         Returns:
             the pruned states and the best score before pruning.
 
         A candidate that would score below ``(best stay score) - beam`` after emission would be
         pruned whatever else reaches its node, so it is dropped early (parents whose children all
-        fall below that floor are not expanded): the result is that of the full update.
+        fall below that floor are not expanded), and so is one below ``(best candidate) - beam``
+        after the expansion: the result is that of the full update.
         """
         post = pre.score + add
         floor = (float(post.max()) if post.size else NEG_INF) - self.beam
         top = float(em.max())
         srcs = []
-        for ptr, kids, par in parents:
+        for ptr, kids, par, cnt in parents:
             ok = par.score + top >= floor if floor > NEG_INF else par.score > NEG_INF
-            srcs.append(_expand(ptr, kids, _select(par, ok)))
+            srcs.append(_expand(ptr, kids, _select(par, ok)) if cnt is None else _expand_range(ptr, par, cnt, ok))
         cands = _Active(*(np.concatenate(x) for x in zip(*srcs, roots)))  # distinct nodes
-        c_add = em.take(self.tree.phone.take(cands.ids))
+        c_add = em.take(self._node_code.take(cands.ids) & self._ph_mask)
+        tot = cands.score + c_add
+        if tot.size:  # the frame's best is that of the stays or of the candidates: prune at best - beam now
+            floor = max(floor, float(tot.max()) - self.beam)
         if floor > NEG_INF:
-            keep = (cands.score + c_add >= floor).nonzero()[0]
+            keep = (tot >= floor).nonzero()[0]
             cands, c_add = _take(cands, keep), c_add.take(keep)
         return self._prune(ws.enter(pre.ids, pre.score, post, pre.rec, cands, c_add))
 
@@ -618,33 +714,38 @@ class LexiconDecoder:
                 pre = _States(st.ids, score, rec)
             em = arr[t]
             st, _ = self._advance(
-                ws, pre, em.take(ph.take(st.ids))[None, :], em, [(self._kid_ptr, self._kids, last)], roots
+                ws, pre, em.take(ph.take(st.ids))[None, :], em, [(self._kid_ptr, self._kids, last, None)], roots
             )
         return self._final([_row(st, d - 1)], ws)
 
-    def _ctc_roots(self, ws: _Workspace, broot: float, P: _Active, B: _Active) -> _Active:
+    def _ctc_roots(
+        self, ws: _Workspace, broot: float, P: _Active, B: _Active, code: np.ndarray, nph: np.ndarray
+    ) -> _Active:
         """Candidates for the root children at a frame, given the phone and blank rows P, B of the frame before.
 
         The root children are entered from the root blank (no word yet), or through a word exit
         from a blank state (any next phone) or from a phone state (the next phone must differ from
         the word's last one: children with that phone take the best exit ending in another phone).
+        ``code``, ``nph``: the ``_node_code`` and phones of ``P.ids`` (= ``B.ids``).
         """
         rc = self._root_child
         m = rc.size
         rc_ph = self.tree.phone[rc]
         cands = [(np.full(m, broot), np.full(m, -1, np.int64))]
-        table = (self._node_ent.take(B.ids), self._node_pen.take(B.ids)) if self._node_exits else None  # B.ids is P.ids
-        exB, nhB = self._exits(B, ws, table=table)
+        pen = self._pen_vals.take((code >> self._pen_shift) & 3) if self._node_exits else None
+        exB, nhB = self._exits(B, ws, pen=pen)
         kb = self._root_entry(ws, exB, nhB)
         if kb >= 0:
             cands.append((np.full(m, exB.score[kb]), np.full(m, len(ws.rec_ent) - 1, np.int64)))
-        exP, nhP = self._exits(P, ws, table=table)
+        exP, nhP = self._exits(P, ws, pen=pen)
         k1 = self._root_entry(ws, exP, nhP)
         if k1 >= 0:
             rec1 = len(ws.rec_ent) - 1
-            ph1 = self._ent_ph[exP.ids[k1]]
+            # the exits' last phones: of their nodes (node ids, or ids -1 for no entry: score -inf)
+            ex_ph = nph if self._node_exits else self._ent_ph.take(exP.ids)
+            ph1 = ex_ph[k1]
             v1 = np.where(rc_ph != ph1, exP.score[k1], NEG_INF)
-            k2 = self._root_entry(ws, exP, nhP, self._ent_ph.take(exP.ids) != ph1)  # ids -1 (no entry): score -inf
+            k2 = self._root_entry(ws, exP, nhP, ex_ph != ph1)
             if k2 >= 0:
                 same = rc_ph == ph1
                 cands.append((np.where(same, exP.score[k2], v1), np.where(same, len(ws.rec_ent) - 1, rec1)))
@@ -662,18 +763,20 @@ class LexiconDecoder:
         st = _compact(_States(rc, score, np.full((2, rc.size), -1, np.int64)))
         broot = float(arr[0, blank])  # blank frames before the first word
         for t in range(1, T):
+            code = self._node_code.take(st.ids)
+            nph = code & self._ph_mask
             P, B = _row(st, 0), _row(st, 1)
-            roots = self._ctc_roots(ws, broot, P, B)
+            roots = self._ctc_roots(ws, broot, P, B, code, nph)
             # blank states: stay, or from the phone state of the same node
             nB = _best_of(B, P)
             # phone states: stay, from the parent's blank, from the parent's phone (if the phones
             # differ: best(parent's B, parent's P) is nB, B first as here), from the root
             parents = [
-                (self._dkid_ptr, self._dkids, nB),
-                (self._skid_ptr, self._skids, _select(B, self._has_skid.take(B.ids))),
+                (self._dkid_first, None, nB, (code >> self._cnt_shift).astype(np.int64)),
+                (self._skid_ptr, self._skids, _select(B, (code & self._skid_bit) != 0), None),
             ]
             em = arr[t]
-            add = np.stack([em.take(ph.take(st.ids)), np.full(st.ids.size, em[blank], np.float64)])
+            add = np.stack([em.take(nph), np.full(st.ids.size, em[blank], np.float64)])
             pre = _States(st.ids, np.stack([P.score, nB.score]), np.stack([P.rec, nB.rec]))
             st, best = self._advance(ws, pre, add, em, parents, roots)
             broot += float(em[blank])
