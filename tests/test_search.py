@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from phonrec.decode.beam import phone_beam_search
@@ -50,3 +51,17 @@ def test_lexicon_search_gives_the_hypothesis_or_an_empty_one() -> None:
     spans, hyp = build_search(LexiconConfig(min_duration=3), frame_level, lexicon=lexicon)(too_short)
     assert LexiconDecoder(lexicon, frame_level, min_duration=3).decode(too_short) == []
     assert spans == [] and hyp.words == [] and hyp.score == float("-inf")
+
+
+def test_lexicon_config_passes_max_active_and_validates_it() -> None:
+    """``decoder.max_active`` reaches the decoder (``phonrec-decode decoder.max_active=2000``)."""
+    ps = PhoneSet.from_symbols(["k", "ae", "t", "d", "ao", "g", "sil"]).with_blank()
+    lexicon = Lexicon()
+    lexicon.add("CAT", ["k", "ae", "t"])
+    lexicon.add("DOG", ["d", "ao", "g"])
+    lp = _posteriors(ps, [ps.index(p) for p in ["k", "ae", "t", "d", "ao", "g"]])
+    spans, hyp = build_search(LexiconConfig(max_active=2), ps, lexicon=lexicon)(lp)
+    direct = LexiconDecoder(lexicon, ps, max_active=2).decode(lp)[0]
+    assert hyp.words == direct.words and hyp.score == direct.score and spans == direct.spans
+    with pytest.raises(ValueError, match="max_active must be >= 1"):
+        LexiconConfig(max_active=0)

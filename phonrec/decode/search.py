@@ -79,6 +79,7 @@ def build_search(
             word_penalty=cfg.word_penalty,
             beam=cfg.beam,
             min_duration=cfg.min_duration,
+            max_active=cfg.max_active,
         )
 
         def search(lp: torch.Tensor) -> tuple[list[Span], Hypothesis]:
