@@ -67,7 +67,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc, align_frames, widen_ctc_frames, widen_ctc_spans
+from phonrec.align import align_ctc, align_frames, widen_ctc_spans
 from phonrec.audio import load_audio
 from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
@@ -348,8 +348,7 @@ def ctc_widened_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silenc
     writes it (:func:`phonrec.align.widen_ctc_spans`, one span per emitted phone, so two equal
     adjacent phones are cut at the middle of the blanks between them)."""
     emitted = align_ctc(lp, targets, blank)
-    widened = widen_ctc_spans(emitted, lp.shape[0], max_extend=widen_ctc_frames(hop_ms))
-    return _fill_silence(widened, lp.shape[0], silence)
+    return _fill_silence(widen_ctc_spans(emitted, lp.shape[0], hop_ms=hop_ms), lp.shape[0], silence)
 
 
 def _fill_silence(phones: Sequence[Span], num_frames: int, silence: int) -> list[Span]:
@@ -370,7 +369,7 @@ def ctc_onset_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence:
     """:func:`ctc_widened_spans`, with each boundary between two touching phones moved to the first
     emitted frame of the right-hand phone (the CTC spike onset)."""
     emitted = align_ctc(lp, targets, blank)
-    phones = widen_ctc_spans(emitted, lp.shape[0], max_extend=widen_ctc_frames(hop_ms))
+    phones = widen_ctc_spans(emitted, lp.shape[0], hop_ms=hop_ms)
     for k in range(len(phones) - 1):
         a, b = phones[k], phones[k + 1]
         if a.end == b.start:  # touching phones: the cut goes to the right phone's first emitted frame

@@ -317,14 +317,16 @@ def widen_ctc_frames(hop_ms: float) -> int:
     return max(1, int(round(CTC_WIDEN_MS / hop_ms)))
 
 
-def widen_ctc_spans(spans: Sequence[Span], num_frames: int, *, max_extend: int) -> list[Span]:
+def widen_ctc_spans(spans: Sequence[Span], num_frames: int, *, hop_ms: float) -> list[Span]:
     """Each CTC span (covering only its emitted frames) widened over the blank frames next to it.
 
-    A phone takes up to ``max_extend`` blank frames on each side (:func:`widen_ctc_frames`); a gap
-    between two phones that is at most ``2 * max_extend`` frames long is split between them at its
-    middle. The widened spans keep their order and phones and never overlap; what none covers (the
-    rest of longer gaps, the leading/trailing blanks) is silence to the caller.
+    A phone takes up to ``max_extend`` blank frames on each side (:data:`CTC_WIDEN_MS` in frames
+    of ``hop_ms`` ms, :func:`widen_ctc_frames`); a gap between two phones that is at most
+    ``2 * max_extend`` frames long is split between them at its middle. The widened spans keep
+    their order and phones and never overlap; what none covers (the rest of longer gaps, the
+    leading/trailing blanks) is silence to the caller.
     """
+    max_extend = widen_ctc_frames(hop_ms)
     out: list[Span] = []
     for i, s in enumerate(spans):
         prev_end = spans[i - 1].end if i else None
@@ -335,11 +337,11 @@ def widen_ctc_spans(spans: Sequence[Span], num_frames: int, *, max_extend: int) 
     return out
 
 
-def ctc_frame_labels(spans: Sequence[Span], num_frames: int, silence: int, *, max_extend: int) -> list[int]:
-    """Dense frame labels from a CTC alignment, whose phones cover only their emitted frames: the
-    spans widened by :func:`widen_ctc_spans` (``max_extend`` frames: :func:`widen_ctc_frames`),
-    ``silence`` on every frame none of them covers."""
+def ctc_frame_labels(spans: Sequence[Span], num_frames: int, silence: int, *, hop_ms: float) -> list[int]:
+    """Dense frame labels from a CTC alignment (model frames of ``hop_ms``), whose phones cover only
+    their emitted frames: the spans widened by :func:`widen_ctc_spans`, ``silence`` on every frame
+    none of them covers."""
     labels = [silence] * num_frames
-    for s in widen_ctc_spans(spans, num_frames, max_extend=max_extend):
+    for s in widen_ctc_spans(spans, num_frames, hop_ms=hop_ms):
         labels[s.start : s.end] = [s.phone] * (s.end - s.start)
     return labels

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc_scored, align_frames_scored, widen_ctc_frames, widen_ctc_spans
+from phonrec.align import align_ctc_scored, align_frames_scored, widen_ctc_spans
 from phonrec.divergences import ctc_min_frames
 from phonrec.lexicon import Pron
 from phonrec.phones import PhoneSet, PhoneSetError
@@ -152,7 +152,7 @@ def align_words(
     def run(choice: list[int]) -> _Path:
         flat = [p for cands, c in zip(candidates, choice) for p in cands[c]]
         if blank is not None:
-            return _ctc_path(lp, flat, blank, widen_ctc_frames(hop_ms))
+            return _ctc_path(lp, flat, blank, hop_ms)
         d = max(1, min(min_duration, T // len(flat)))
         return _frame_path(lp, flat, d, sil if silence else None)
 
@@ -207,9 +207,9 @@ def _frames_needed(targets: list[int], ctc: bool) -> int:
     return int(ctc_min_frames(torch.tensor([targets]), torch.tensor([len(targets)]))[0])
 
 
-def _ctc_path(lp: np.ndarray, targets: list[int], blank: int, max_extend: int) -> _Path:
+def _ctc_path(lp: np.ndarray, targets: list[int], blank: int, hop_ms: float) -> _Path:
     result = align_ctc_scored(lp, targets, blank)
-    owned = [(s.start, s.end) for s in widen_ctc_spans(result.spans, lp.shape[0], max_extend=max_extend)]
+    owned = [(s.start, s.end) for s in widen_ctc_spans(result.spans, lp.shape[0], hop_ms=hop_ms)]  # over blanks
     return _Path(owned, [(s.start, s.end) for s in result.spans], result.score)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from phonrec.align import align_batch, align_ctc, align_frames, frame_labels_from_spans
+from phonrec.align import align_batch, align_ctc, align_frames, frame_labels_from_spans, widen_ctc_spans
 from phonrec.cli.align import write_phn, write_textgrid
 from phonrec.data.textgrid import read_textgrid
 from phonrec.data.timit import read_phn
@@ -172,3 +172,13 @@ def test_writers_round_trip(tmp_path):
         ("sil", 0.2575, 0.3075),
         ("", 0.3075, 0.3575),
     ]
+
+
+def test_ctc_widening_is_40_ms_at_any_frame_rate() -> None:
+    """A CTC phone takes up to 40 ms of blanks each side: 4 frames of 10 ms, 1 of 30 ms (4 frames
+    of 30 ms were 120 ms); a gap of at most twice that is split at its middle."""
+    apart = [Span(1, 10, 11), Span(2, 30, 31)]
+    assert widen_ctc_spans(apart, 50, hop_ms=10.0) == [Span(1, 6, 15), Span(2, 26, 35)]
+    assert widen_ctc_spans(apart, 50, hop_ms=30.0) == [Span(1, 9, 12), Span(2, 29, 32)]
+    close = [Span(1, 10, 11), Span(2, 13, 14)]  # 2 blank frames between: split at frame 12
+    assert widen_ctc_spans(close, 16, hop_ms=10.0) == [Span(1, 6, 12), Span(2, 12, 16)]

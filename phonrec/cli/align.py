@@ -44,14 +44,7 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
-from phonrec.align import (
-    align_ctc,
-    align_frames,
-    ctc_frame_labels,
-    frame_labels_from_spans,
-    spans_to_segments,
-    widen_ctc_frames,
-)
+from phonrec.align import align_ctc, align_frames, ctc_frame_labels, frame_labels_from_spans, spans_to_segments
 from phonrec.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from phonrec.cli.errors import user_errors
 from phonrec.data import textgrid, timit
@@ -157,8 +150,7 @@ def align_datadir(
         for (utt, targets, wave), lp in zip(batch, tr.log_probs_batch([w for _, _, w in batch])):
             try:
                 if ps.blank_id is not None:
-                    spans = align_ctc(lp, targets, ps.blank_id)
-                    labels = ctc_frame_labels(spans, lp.shape[0], sil, max_extend=widen_ctc_frames(tr.hop_ms))
+                    labels = ctc_frame_labels(align_ctc(lp, targets, ps.blank_id), lp.shape[0], sil, hop_ms=tr.hop_ms)
                 else:
                     spans = align_frames(lp, targets, min_duration, optional_silence=sil, silence_between=True)
                     labels = frame_labels_from_spans(spans, lp.shape[0])
