@@ -27,7 +27,7 @@ from safetensors.torch import save_file
 
 import phonrec
 from phonrec.decode.greedy import greedy_batch
-from phonrec.model_card import CARD_FILE, FACTS_FILE, CardFacts, ComputedFacts, write_card
+from phonrec.model_card import CARD_FILE, FACTS_FILE, CardFacts, ComputedFacts, model_size_mb, write_card
 from phonrec.model_dir import CONFIG, OPTIONAL, PHONES, WEIGHTS, ModelDir, read_model_dir
 from phonrec.models.bilstm import BiLSTM
 
@@ -181,10 +181,6 @@ def describe(md: ModelDir) -> tuple[str, str]:
     return arch, feats
 
 
-def _mb(paths: list[Path]) -> float:
-    return sum(p.stat().st_size for p in paths) / 1e6
-
-
 def export_model_dir(
     model_dir: str | Path,
     out_dir: str | Path,
@@ -238,14 +234,13 @@ def export_model_dir(
         feats, lengths = _random_features(md.model.input_dim, 2, 120, seed=1)
         if not torch.equal(_outputs(exported.model, feats, lengths)[0], _outputs(reference, feats, lengths)[0]):
             raise RuntimeError(f"{tmp}: the written export does not reproduce the model it was written from")
-        model_files = [tmp / n for n in (CONFIG, WEIGHTS, PHONES, *OPTIONAL) if (tmp / n).is_file()]
         arch, feat_words = describe(md)
         computed = ComputedFacts(
             name=out.name,
             phone_set=tuple(exported.phone_set.symbols),
             parameters=sum(p.numel() for p in exported.model.parameters()),
-            size_mb=round(_mb(model_files), 3),
-            weights_mb=round(_mb([tmp / WEIGHTS]), 3),
+            size_mb=model_size_mb(tmp),
+            weights_mb=round((tmp / WEIGHTS).stat().st_size / 1e6, 3),
             weights_dtype="float16" if fp16 else "float32",
             architecture=arch,
             features=feat_words,

@@ -29,7 +29,7 @@ never as a number. FACTS.json example (every key optional; unknown keys are refu
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +281,13 @@ def write_card(out_dir: str | Path, facts: CardFacts, computed: ComputedFacts) -
     (out_dir / FACTS_FILE).write_text(json.dumps(card_record(facts, computed), indent=2) + "\n", encoding="utf-8")
 
 
+def model_size_mb(model_dir: str | Path) -> float:
+    """MB (10^6 bytes, rounded to 0.001) of the model files of a directory: ``config.yaml``,
+    the weights, ``phones.txt`` and whichever optional files it has (not the card)."""
+    files = [Path(model_dir) / n for n in (CONFIG, WEIGHTS, PHONES, *OPTIONAL)]
+    return round(sum(f.stat().st_size for f in files if f.is_file()) / 1e6, 3)
+
+
 def rewrite_card(out_dir: str | Path, facts: CardFacts) -> None:
     """Give an earlier export new given facts (figures measured after it was made) without touching
     its weights: the computed facts are read back from its ``card.json`` and checked against its
@@ -294,13 +301,12 @@ def rewrite_card(out_dir: str | Path, facts: CardFacts) -> None:
     out_dir = Path(out_dir)
     record = read_json_object(out_dir / FACTS_FILE, "card facts")
     names = [f.name for f in fields(ComputedFacts)]
-    missing = [n for n in names if n not in record and n not in ("fp16_max_abs_diff", "fp16_check", "phonrec_version")]
+    missing = [f.name for f in fields(ComputedFacts) if f.default is MISSING and f.name not in record]
     if missing:
         raise ConfigError(f"{out_dir / FACTS_FILE}: no {', '.join(missing)}: not written by phonrec-export")
     computed = ComputedFacts(**{n: record[n] for n in names if n in record})
-    files = [out_dir / n for n in (CONFIG, WEIGHTS, PHONES, *OPTIONAL) if (out_dir / n).is_file()]
-    size_mb = round(sum(f.stat().st_size for f in files) / 1e6, 3)  # e.g. a decoding.yaml added since
-    computed = replace(computed, phone_set=tuple(computed.phone_set), size_mb=size_mb)
+    # measured again: e.g. a decoding.yaml added since the export
+    computed = replace(computed, phone_set=tuple(computed.phone_set), size_mb=model_size_mb(out_dir))
     if computed.phone_set != tuple(PhoneSet.from_file(out_dir / "phones.txt").symbols):
         raise ConfigError(f"{out_dir / FACTS_FILE}: its phone_set is not {out_dir / 'phones.txt'}'s")
     write_card(out_dir, facts, computed)

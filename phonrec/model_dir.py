@@ -220,8 +220,7 @@ def write_decoding_defaults(
         raise ValueError(f"{model_dir}: decoder 'lexicon' needs a lexicon (none given and no {LEXICON})")
     if phone_bigram is not None:
         phone_bigram.save(model_dir / PHONE_BIGRAM)
-    (model_dir / DECODING).write_text(yaml.safe_dump(asdict(defaults), sort_keys=False))
-    return defaults
+    return _write_decoding(model_dir, defaults)
 
 
 def set_boundary_shift(model_dir: str | Path, shift_ms: float) -> DecodingDefaults:
@@ -235,6 +234,11 @@ def set_boundary_shift(model_dir: str | Path, shift_ms: float) -> DecodingDefaul
     """
     model_dir = check_model_dir(model_dir)
     defaults = replace(_read_decoding(model_dir / DECODING), boundary_shift_ms=round(float(shift_ms), 1))
+    return _write_decoding(model_dir, defaults)
+
+
+def _write_decoding(model_dir: Path, defaults: DecodingDefaults) -> DecodingDefaults:
+    """``decoding.yaml`` of ``defaults`` (the one writer); returns them."""
     (model_dir / DECODING).write_text(yaml.safe_dump(asdict(defaults), sort_keys=False))
     return defaults
 

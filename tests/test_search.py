@@ -36,12 +36,17 @@ def test_phone_searches_match_the_decoders_called_directly() -> None:
     assert spans == phone_beam_search(lp, lp.shape[0], bigram, blank=None, beam=4, lm_weight=0.5, min_duration=2)
 
 
-def test_lexicon_search_gives_the_hypothesis_or_an_empty_one() -> None:
+def _cat_dog() -> tuple[PhoneSet, Lexicon, torch.Tensor]:
+    """A CTC phone set, the lexicon CAT/DOG, and posteriors spelling "cat dog"."""
     ps = PhoneSet.from_symbols(["k", "ae", "t", "d", "ao", "g", "sil"]).with_blank()
     lexicon = Lexicon()
     lexicon.add("CAT", ["k", "ae", "t"])
     lexicon.add("DOG", ["d", "ao", "g"])
-    lp = _posteriors(ps, [ps.index(p) for p in ["k", "ae", "t", "d", "ao", "g"]])
+    return ps, lexicon, _posteriors(ps, [ps.index(p) for p in ["k", "ae", "t", "d", "ao", "g"]])
+
+
+def test_lexicon_search_gives_the_hypothesis_or_an_empty_one() -> None:
+    ps, lexicon, lp = _cat_dog()
     spans, hyp = build_search(LexiconConfig(), ps, lexicon=lexicon)(lp)
     direct = LexiconDecoder(lexicon, ps).decode(lp)[0]
     assert hyp.words == direct.words == ["CAT", "DOG"] and spans == direct.spans
@@ -55,11 +60,7 @@ def test_lexicon_search_gives_the_hypothesis_or_an_empty_one() -> None:
 
 def test_lexicon_config_passes_max_active_and_validates_it() -> None:
     """``decoder.max_active`` reaches the decoder (``phonrec-decode decoder.max_active=2000``)."""
-    ps = PhoneSet.from_symbols(["k", "ae", "t", "d", "ao", "g", "sil"]).with_blank()
-    lexicon = Lexicon()
-    lexicon.add("CAT", ["k", "ae", "t"])
-    lexicon.add("DOG", ["d", "ao", "g"])
-    lp = _posteriors(ps, [ps.index(p) for p in ["k", "ae", "t", "d", "ao", "g"]])
+    ps, lexicon, lp = _cat_dog()
     spans, hyp = build_search(LexiconConfig(max_active=2), ps, lexicon=lexicon)(lp)
     direct = LexiconDecoder(lexicon, ps, max_active=2).decode(lp)[0]
     assert hyp.words == direct.words and hyp.score == direct.score and spans == direct.spans

@@ -41,15 +41,17 @@ def report_per(path: Path) -> tuple[float, int, dict[str, Any]]:
     return round(100.0 * float(phones["rate"]), 1), int(phones.get("utterances", report["utterances"])), report
 
 
-def boundary_share(path: Path, split: str, option: str) -> tuple[float, dict[str, Any]]:
+def boundary_share(path: Path, split: str, option: str) -> tuple[float, dict[str, Any], dict[str, Any] | None]:
     """Share (%) of all boundaries within :data:`BOUNDARY_TOLERANCE_MS` for ``option`` on
-    ``split`` of a ``bench/boundaries.py --json`` file, and that option's row."""
+    ``split`` of a ``bench/boundaries.py --json`` file, that option's row, and the calibration the
+    run made first (``None``: none)."""
     doc = read_json_object(path, "boundary results")
     try:
         row = doc["results"][split][option]
     except KeyError:
         sys.exit(f"{path}: no results for split {split!r}, option {option!r}")
-    return float(row["all"][f"within_{BOUNDARY_TOLERANCE_MS}ms"]), row
+    calibrated = next(iter(doc.get("calibrated", {}).values()), None)
+    return float(row["all"][f"within_{BOUNDARY_TOLERANCE_MS}ms"]), row, calibrated
 
 
 def git_commit() -> str | None:
@@ -84,12 +86,9 @@ def build_facts(args: argparse.Namespace) -> dict[str, Any]:
         "test_bound_per": args.test_bound_per,
     }
     if args.boundaries:
-        share, row = boundary_share(Path(args.boundaries), args.boundary_split, args.boundary_option)
+        share, row, calibrated = boundary_share(Path(args.boundaries), args.boundary_split, args.boundary_option)
         facts["boundary_accuracy"] = round(share, 1)
         a = row["all"]
-        calibrated = next(
-            iter(read_json_object(Path(args.boundaries), "boundary results").get("calibrated", {}).values()), None
-        )
         shift = (
             f", boundary_shift_ms {calibrated['boundary_shift_ms']:+.1f} calibrated on {calibrated['data']}"
             if calibrated
