@@ -21,7 +21,8 @@ What is counted
       An onset at 0 s or an offset at the audio's end is not interior and not counted.
 
     ``all`` pools both kinds. Reported: the share of boundaries with ``|error| <= 10 / 20 / 50 ms``,
-    the mean absolute and the mean signed error (hypothesis minus reference, ms: negative = early).
+    the mean absolute and the mean signed error (hypothesis minus reference, ms: negative = early),
+    and the pauses the aligner invented (:func:`spurious_pauses`; no boundary counts them).
 
 Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
     ``viterbi-min{D}``   frame model + :func:`phonrec.align.align_frames`, every phone >= D ms
@@ -37,6 +38,9 @@ Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
                          :func:`phonrec.align.widen_ctc_spans` (as ``phonrec-align`` writes them).
     ``ctc-onset``        as ``ctc-widened`` but a boundary between two touching phones is placed at
                          the first emitted frame of the right-hand phone.
+    ``...+vad``          the same segments with every pause edge (speech/silence) moved to the nearest
+                         energy transition of its direction within 50 ms
+                         (:func:`phonrec.vad.snap_pause_edges`, what ``phonrec-align`` does).
     ``even-vad``         no model: the phones spread evenly over the speech region found by an energy
                          VAD (a user has no reference timings; :func:`vad_region`).
 
@@ -75,6 +79,7 @@ from phonrec.data.synth import read_seg_file
 from phonrec.model_dir import set_boundary_shift
 from phonrec.spans import Span, boundary_offset_ms, frames_to_seconds
 from phonrec.transcribe import Transcriber
+from phonrec.vad import energy_track, snap_pause_edges
 
 TOLERANCES_MS = (10, 20, 50)
 KINDS = ("phone", "sil", "all")
@@ -154,6 +159,18 @@ def boundary_errors(
     if r_end[-1] < end - _EPS:
         out.append(Boundary("sil", r_end[-1], h_end[-1]))
     return out
+
+
+def spurious_pauses(ref: Sequence[Segment], hyp: Sequence[Segment], silence: str = "sil") -> int:
+    """Pauses the aligner put between two phones where the reference has none: ``silence`` segments
+    of ``hyp`` with speech on both sides that overlap no ``silence`` segment of ``ref``."""
+    pauses = [(s.start, s.end) for s in ref if s.label == silence]
+    count = 0
+    for before, seg, after in zip(hyp, hyp[1:], hyp[2:]):
+        if seg.label != silence or before.label == silence or after.label == silence or seg.end <= seg.start:
+            continue
+        count += not any(a < seg.end and seg.start < b for a, b in pauses)
+    return count
 
 
 def summarise(bounds: Sequence[Boundary], tolerances_ms: Sequence[float] = TOLERANCES_MS) -> dict[str, dict]:
@@ -381,18 +398,13 @@ def ctc_onset_spans(lp: np.ndarray, targets: Sequence[int], blank: int, silence:
 def vad_region(wave: np.ndarray, sample_rate: int, *, fraction: float = VAD_FRACTION) -> tuple[float, float]:
     """``(start, end)`` seconds of the speech found by an energy VAD.
 
-    Frame energies (dB) of 10-ms frames; speech = frames above ``floor + fraction * (peak - floor)``
-    with floor / peak the 10th / 95th percentile; the region runs from the first speech frame's
-    start to the last one's end (pauses inside are not looked for).
+    Speech = 10-ms frames above the :meth:`phonrec.vad.EnergyTrack.speech` threshold; the region
+    runs from the first speech frame's start to the last one's end (pauses inside are not looked for).
     """
-    hop = sample_rate // 100
-    n = len(wave) // hop
-    if n == 0:
+    speech = np.flatnonzero(energy_track(wave, sample_rate, hop_ms=10.0, win_ms=10.0).speech(fraction))
+    if speech.size == 0:
         return 0.0, len(wave) / sample_rate
-    frames = np.asarray(wave[: n * hop], dtype=np.float64).reshape(n, hop)
-    db = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
-    floor, peak = np.percentile(db, 10), np.percentile(db, 95)
-    speech = np.flatnonzero(db >= floor + fraction * (peak - floor))
+    hop = sample_rate // 100
     return speech[0] * hop / sample_rate, (speech[-1] + 1) * hop / sample_rate
 
 
@@ -451,6 +463,11 @@ def load_references(data_dir: str | Path, sample_rate: int = 16000, limit: int |
 Aligner = Callable[[Utterance, np.ndarray], list[Segment]]
 
 
+def snapped(u: Utterance, segments: list[Segment]) -> list[Segment]:
+    """``segments`` with their pause edges on the audio's energy transitions (``...+vad``)."""
+    return snap_pause_edges(segments, energy_track(u.wave.numpy(), 16000), silence="sil")
+
+
 def frame_aligners(tr: Transcriber, min_durations_ms: Sequence[float]) -> dict[str, Aligner]:
     """The frame-level model's options (module docstring), keyed by name."""
     ps, symbols = tr.phone_set, tr.phone_set.symbols
@@ -468,6 +485,7 @@ def frame_aligners(tr: Transcriber, min_durations_ms: Sequence[float]) -> dict[s
         name = f"viterbi-min{ms:g}"
         out[name] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, clock)
         out[f"{name}@edge"] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, edge)
+        out[f"{name}+vad"] = lambda u, lp, f=viterbi: snapped(u, spans_to_timed(f(u, lp), symbols, clock))
         out[f"{name}+xing"] = lambda u, lp, f=viterbi: spans_with_crossings(f(u, lp), lp, symbols, clock)
         out[f"fb-min{ms:g}"] = lambda u, lp, n=frames: expected_segments(
             lp, ps.encode(u.phones), n, symbols, sil, clock
@@ -492,6 +510,7 @@ def ctc_aligners(tr: Transcriber) -> dict[str, Aligner]:
     return {
         "ctc-widened": lambda u, lp: spans_to_timed(widened(u, lp), symbols, clock),
         "ctc-widened@edge": lambda u, lp: spans_to_timed(widened(u, lp), symbols, edge),
+        "ctc-widened+vad": lambda u, lp: snapped(u, spans_to_timed(widened(u, lp), symbols, clock)),
         "ctc-onset": lambda u, lp: spans_to_timed(onset(u, lp), symbols, clock),
         "ctc-onset@edge": lambda u, lp: spans_to_timed(onset(u, lp), symbols, edge),
     }
@@ -499,10 +518,12 @@ def ctc_aligners(tr: Transcriber) -> dict[str, Aligner]:
 
 def run_aligners(
     utts: Sequence[Utterance], aligners: dict[str, Aligner], tr: Transcriber | None, *, batch_size: int = 16
-) -> tuple[dict[str, list[Boundary]], dict[str, list[str]]]:
-    """Every option on every utterance: the boundaries per option, and the utterances it failed on."""
+) -> tuple[dict[str, list[Boundary]], dict[str, list[str]], dict[str, int]]:
+    """Every option on every utterance: the boundaries per option, the utterances it failed on, and
+    its :func:`spurious_pauses` summed over the utterances."""
     bounds: dict[str, list[Boundary]] = {name: [] for name in aligners}
     failed: dict[str, list[str]] = {name: [] for name in aligners}
+    spurious: dict[str, int] = {name: 0 for name in aligners}
     for i in range(0, len(utts), batch_size):
         batch = utts[i : i + batch_size]
         lps = tr.log_probs_batch([u.wave for u in batch]) if tr is not None else [None] * len(batch)
@@ -515,7 +536,8 @@ def run_aligners(
                     failed[name].append(f"{u.utt}: {e}")
                     continue
                 bounds[name] += boundary_errors(u.segments, hyp, duration=u.duration, source=u.utt)
-    return bounds, failed
+                spurious[name] += spurious_pauses(u.segments, hyp)
+    return bounds, failed, spurious
 
 
 def measure(
@@ -531,9 +553,10 @@ def measure(
     utts = load_references(data_dir, limit=limit)
     results: dict[str, dict] = {}
 
-    def add(bounds: dict[str, list[Boundary]], failed: dict[str, list[str]]) -> None:
+    def add(bounds: dict[str, list[Boundary]], failed: dict[str, list[str]], spurious: dict[str, int]) -> None:
         for name, b in bounds.items():
-            results[name] = {**summarise(b), "utterances": len(utts) - len(failed[name]), "failed": failed[name]}
+            n = len(utts) - len(failed[name])
+            results[name] = {**summarise(b), "utterances": n, "failed": failed[name], "spurious_pauses": spurious[name]}
 
     add(*run_aligners(utts, {"even-vad": lambda u, _: even_spread(u.phones, u.wave.numpy(), 16000)}, None))
     if model_dir is not None:
@@ -548,8 +571,9 @@ def measure(
 def markdown_table(results: dict[str, dict[str, dict]], kind: str = "all") -> str:
     """``results[split][option]`` -> one markdown table of the ``kind`` rows."""
     lines = [
-        "| split | option | boundaries | <= 10 ms % | <= 20 ms % | <= 50 ms % | mean abs ms | mean signed ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| split | option | boundaries | <= 10 ms % | <= 20 ms % | <= 50 ms % | mean abs ms | mean signed ms "
+        "| spurious pauses |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for split, options in results.items():
         for name, r in options.items():
@@ -558,7 +582,8 @@ def markdown_table(results: dict[str, dict[str, dict]], kind: str = "all") -> st
                 continue
             lines.append(
                 f"| {split} | {name} | {row['n']} | {row['within_10ms']:.1f} | {row['within_20ms']:.1f} | "
-                f"{row['within_50ms']:.1f} | {row['mean_abs_ms']:.1f} | {row['mean_signed_ms']:+.1f} |"
+                f"{row['within_50ms']:.1f} | {row['mean_abs_ms']:.1f} | {row['mean_signed_ms']:+.1f} | "
+                f"{r.get('spurious_pauses', '-')} |"
             )
     return "\n".join(lines)
 
@@ -575,7 +600,7 @@ def calibrate(model_dir: str | Path, data_dir: str | Path, *, limit: int | None 
     else:
         ms = tr.decoder_config("greedy").min_duration * tr.hop_ms
         option, aligners = f"viterbi-min{ms:g}", frame_aligners(tr, [ms])
-    bounds, _ = run_aligners(load_references(data_dir, limit=limit), {option: aligners[option]}, tr)
+    bounds, _, _ = run_aligners(load_references(data_dir, limit=limit), {option: aligners[option]}, tr)
     errors = [b.error_ms for b in bounds[option]]
     if not errors:
         raise ValueError(f"{data_dir}: no boundary to calibrate on")

@@ -24,21 +24,27 @@ audio's duration (the final partial window), so the intervals of each tier, the 
 included, tile ``[0, duration]``. A phone's ``score`` is its mean posterior probability (0..1) over
 the frames the path gives it (CTC: the frames that emit it, without the blanks it was widened
 over): the raw material of pronunciation scoring (goodness of pronunciation).
+
+:func:`snap_alignment` then moves the edges of every pause (speech onsets and offsets, the word
+tier's too) to where the recording's energy rises or falls, within 50 ms (:mod:`phonrec.vad`):
+what :meth:`phonrec.transcribe.Transcriber.align` and ``phonrec-align`` return.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from phonrec.align import align_ctc_scored, align_frames_scored, widen_ctc_spans
+from phonrec.data.segments import Segment
 from phonrec.divergences import ctc_min_frames
 from phonrec.lexicon import Pron
 from phonrec.phones import PhoneSet, PhoneSetError
 from phonrec.spans import DEFAULT_HOP_MS, as_numpy_log_probs, frames_to_seconds
+from phonrec.vad import SNAP_MAX_SHIFT_MS, EnergyTrack, snap_pause_edges
 
 
 class AlignmentError(ValueError):
@@ -285,3 +291,42 @@ def _assemble(
     ]
     chosen = [tuple(phone_set.symbols[p] for p in cands[c]) for cands, c in zip(candidates, choice)]
     return Alignment(utterance, duration, word_intervals, phones, chosen, path.score)
+
+
+def snap_alignment(alignment: Alignment, track: EnergyTrack, *, max_shift_ms: float = SNAP_MAX_SHIFT_MS) -> Alignment:
+    """``alignment`` with its pauses fitted to the recording's energy (:func:`phonrec.vad.snap_pause_edges`:
+    pauses that are mostly speech dropped, the others' edges on the energy's rises and falls); the
+    word tier follows its phones. Phone edges inside speech, scores and pronunciations are unchanged."""
+    speech = [p for p in alignment.phones if p.phone]
+    moved = snap_pause_edges(
+        [Segment(p.phone, p.start, p.end) for p in alignment.phones], track, silence="", max_shift_ms=max_shift_ms
+    )
+    moved_speech = [s for s in moved if s.label]
+    spoken = [w for w in alignment.words if w.word]
+    old_index = [i for i, w in enumerate(alignment.words) if w.word]  # word list index -> spoken word
+    which = {i: n for n, i in enumerate(old_index)}
+    span: dict[int, tuple[float, float]] = {}
+    for p, s in zip(speech, moved_speech):
+        n = which[p.word]  # type: ignore[index]  # a speech phone always has a word
+        a, b = span.get(n, (s.start, s.end))
+        span[n] = (min(a, s.start), max(b, s.end))
+    words: list[WordInterval] = []
+    t = 0.0
+    for n, w in enumerate(spoken):
+        a, b = span[n]
+        if a > t:
+            words.append(WordInterval("", t, a))
+        words.append(WordInterval(w.word, a, b))
+        t = b
+    if t < alignment.duration:
+        words.append(WordInterval("", t, alignment.duration))
+    new_index = [i for i, w in enumerate(words) if w.word]
+    phones: list[PhoneInterval] = []
+    it = iter(zip(speech, moved_speech))
+    for s in moved:
+        if not s.label:
+            phones.append(PhoneInterval("", s.start, s.end, None, None))
+            continue
+        p, _ = next(it)
+        phones.append(PhoneInterval(p.phone, s.start, s.end, p.score, new_index[which[p.word]]))  # type: ignore[index]
+    return replace(alignment, phones=phones, words=words)

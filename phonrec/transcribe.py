@@ -43,7 +43,7 @@ from phonrec.decode.config import (
 from phonrec.decode.lexicon import Hypothesis
 from phonrec.decode.search import Search, build_search
 from phonrec.features import CMVN, FeatureConfig, compute_features, normalise, num_frames
-from phonrec.forced_align import Alignment, align_words
+from phonrec.forced_align import Alignment, align_words, snap_alignment
 from phonrec.lexicon import Lexicon
 from phonrec.lm import PhoneBigram
 from phonrec.model_dir import DECODERS, DecodingDefaults, read_model_dir
@@ -52,6 +52,7 @@ from phonrec.phones import PhoneSet
 from phonrec.pretrained import resolve as resolve_model
 from phonrec.pronounce import Pronouncer
 from phonrec.spans import frames_to_seconds
+from phonrec.vad import SNAP_MAX_SHIFT_MS, energy_track, file_energy_track
 
 DecoderName = Literal["greedy", "beam", "lexicon"]
 
@@ -322,6 +323,7 @@ class Transcriber:
         pronouncer: Pronouncer | None = None,
         silence: bool = True,
         min_duration_ms: float | None = None,
+        snap_ms: float = SNAP_MAX_SHIFT_MS,
         utterance: str | None = None,
     ) -> Alignment:
         """Force-align a transcript to one recording: word and phone intervals in seconds, each phone
@@ -335,6 +337,9 @@ class Transcriber:
             silence: allow silence between words.
             min_duration_ms: frame-level models: shortest phone (``None``: the model's decoding
                 default, ``0``: one frame).
+            snap_ms: each pause edge moves to the nearest rise or fall of the recording's energy
+                within this many milliseconds (:func:`phonrec.forced_align.snap_alignment`; 0: the
+                model's edges as they are).
             utterance: the name used in errors (default: the path, or ``<array>``).
 
         Example::
@@ -350,16 +355,22 @@ class Transcriber:
         """
         source = utterance or (str(audio) if isinstance(audio, (str, Path)) else "<array>")
         words, prons = (pronouncer or self.pronouncer()).pronounce(text, source=source)  # before any audio
+        rate = self.feature_config.sample_rate
         if isinstance(audio, (str, Path)):  # the tiers end where the file does (not its resampled copy)
-            long = self._is_long_file(Path(audio))
-            info = sf.info(str(audio))
+            path = Path(audio)
+            if self._is_long_file(path):
+                log_probs, track = self._file_log_probs_chunked(path), file_energy_track(path)
+            else:
+                wave = self._wave(path, None)
+                log_probs, track = self.log_probs(wave), energy_track(wave.numpy(), rate)
+            info = sf.info(str(path))
             duration = info.frames / info.samplerate
-            log_probs = self._file_log_probs_chunked(Path(audio)) if long else self.log_probs(self._wave(audio, None))
         else:
-            log_probs = self.log_probs(self._wave(audio, sample_rate))
+            wave = self._wave(audio, sample_rate)
+            log_probs, track = self.log_probs(wave), energy_track(wave.numpy(), rate)
             duration = audio.shape[-1] / sample_rate  # type: ignore[operator]  # _wave checked sample_rate
         min_duration = self.decoder_config("greedy", min_duration_ms=min_duration_ms).min_duration
-        return align_words(
+        alignment = align_words(
             log_probs,
             words,
             prons,
@@ -371,6 +382,7 @@ class Transcriber:
             shift_ms=self.decoding.boundary_shift_ms,
             utterance=source,
         )
+        return snap_alignment(alignment, track, max_shift_ms=snap_ms) if silence else alignment
 
     # --- long files --------------------------------------------------------------------------
     LONG_FILE_SECONDS = 34.0

@@ -237,11 +237,11 @@ def test_measure_runs_every_option_on_a_flite_corpus(corpus, tmp_path):
     assert refs
     expected = sum(len(B.boundary_errors(u.segments, u.segments, duration=u.duration)) for u in refs)
     results = B.measure(corpus / "train", model_dir=frame_model, ctc_model_dir=ctc_model, min_durations_ms=(10, 30))
-    names = {"even-vad", "ctc-widened", "ctc-widened@edge", "ctc-onset", "ctc-onset@edge"}
+    names = {"even-vad", "ctc-widened", "ctc-widened@edge", "ctc-widened+vad", "ctc-onset", "ctc-onset@edge"}
     names |= {
         f"{v}-min{d}{s}"
         for d in (10, 30)
-        for v, s in (("viterbi", ""), ("viterbi", "@edge"), ("viterbi", "+xing"), ("fb", ""))
+        for v, s in (("viterbi", ""), ("viterbi", "@edge"), ("viterbi", "+xing"), ("viterbi", "+vad"), ("fb", ""))
     }
     assert set(results) == names
     for name, r in results.items():
@@ -265,7 +265,7 @@ def test_calibration_is_the_median_error_and_measure_applies_the_recorded_shift(
     ctc_model = make_model_dir(tmp_path / "ctc", phones=("sil",) + CMU_PHONES, ctc=True)
     tr = Transcriber.from_pretrained(ctc_model)
     refs = B.load_references(corpus / "train")
-    bounds, _ = B.run_aligners(refs, {"w": B.ctc_aligners(tr)["ctc-widened"]}, tr)
+    bounds, _, _ = B.run_aligners(refs, {"w": B.ctc_aligners(tr)["ctc-widened"]}, tr)
     shift, n = B.calibrate(ctc_model, corpus / "train")
     assert (shift, n) == (pytest.approx(-float(np.median([b.error_ms for b in bounds["w"]]))), len(bounds["w"]))
     before = B.measure(corpus / "train", ctc_model_dir=ctc_model)
@@ -302,3 +302,12 @@ def test_crossing_point_is_interpolated_between_frame_centres():
     lp[:, 0], lp[:, 1] = d2 / 2, -d2 / 2
     (cut,) = B.crossing_times([Span(0, 0, 3), Span(1, 3, 6)], lp, clock)
     assert cut == pytest.approx((2.75 * 10 + 12.5) / 1000)
+
+
+def test_spurious_pauses_counts_only_inner_pauses_the_reference_lacks():
+    ref = [Segment("sil", 0, 0.1), Segment("a", 0.1, 0.3), Segment("b", 0.3, 0.5), Segment("sil", 0.5, 0.7)]
+    ref += [Segment("c", 0.7, 0.9)]
+    hyp = [Segment("sil", 0, 0.12), Segment("a", 0.12, 0.28), Segment("sil", 0.28, 0.32), Segment("b", 0.32, 0.5)]
+    hyp += [Segment("sil", 0.5, 0.68), Segment("c", 0.68, 0.9)]
+    assert B.spurious_pauses(ref, hyp) == 1  # the one between a and b; the edges and the real pause don't count
+    assert B.spurious_pauses(ref, ref) == 0

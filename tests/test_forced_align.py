@@ -17,7 +17,7 @@ import torch
 from helpers import make_model_dir, make_noise_datadir, run_command
 
 from phonrec.cli import align as align_cli
-from phonrec.forced_align import AlignmentError, align_words
+from phonrec.forced_align import AlignmentError, align_words, snap_alignment
 from phonrec.ipa import PHONE_TO_IPA, to_ipa
 from phonrec.lexicon import Lexicon
 from phonrec.phones import CMU_PHONES, PhoneSet
@@ -238,6 +238,31 @@ def test_transcriber_align_on_an_array(models: dict[str, Path], kind: str) -> No
     assert [p.phone for p in a.phones if p.phone] == [q for pron in a.pronunciations for q in pron]
     with pytest.raises(AlignmentError, match=r"<array>: transcript too long for the audio"):
         tr.align(wave[:800], "hello world hello world", sample_rate=8000, pronouncer=pr)
+
+
+def test_transcriber_align_fits_pauses_to_the_energy_and_snap_ms_0_keeps_the_models_edges(models) -> None:
+    from helpers import sine_noise
+
+    from phonrec.vad import energy_track
+
+    tr = Transcriber.from_pretrained(models["ctc"])
+    wave = np.concatenate([np.zeros(4000, dtype=np.float32), sine_noise(1.0, sr=8000), np.zeros(4000, np.float32)])
+    pr = Pronouncer(cmudict=Lexicon.from_cmudict(["hello", "world"]), g2p=None)
+    raw = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=0)
+    words, prons = pr.pronounce("hello world")
+    direct = align_words(
+        tr.log_probs(tr._wave(wave, 8000)),
+        words,
+        prons,
+        tr.phone_set,
+        hop_ms=tr.hop_ms,
+        duration=2.0,
+        shift_ms=tr.decoding.boundary_shift_ms,
+    )
+    assert raw.phones == direct.phones and raw.words == direct.words
+    fitted = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr)
+    track = energy_track(tr._wave(wave, 8000).numpy(), tr.feature_config.sample_rate)
+    assert fitted == snap_alignment(raw, track)
 
 
 # --- phonrec-align CORPUS_DIR OUT_DIR -----------------------------------------------------------
