@@ -297,36 +297,28 @@ def snap_alignment(alignment: Alignment, track: EnergyTrack, *, max_shift_ms: fl
     """``alignment`` with its pauses fitted to the recording's energy (:func:`phonrec.vad.snap_pause_edges`:
     pauses that are mostly speech dropped, the others' edges on the energy's rises and falls); the
     word tier follows its phones. Phone edges inside speech, scores and pronunciations are unchanged."""
-    speech = [p for p in alignment.phones if p.phone]
     moved = snap_pause_edges(
         [Segment(p.phone, p.start, p.end) for p in alignment.phones], track, silence="", max_shift_ms=max_shift_ms
     )
-    moved_speech = [s for s in moved if s.label]
-    spoken = [w for w in alignment.words if w.word]
-    old_index = [i for i, w in enumerate(alignment.words) if w.word]  # word list index -> spoken word
-    which = {i: n for n, i in enumerate(old_index)}
-    span: dict[int, tuple[float, float]] = {}
-    for p, s in zip(speech, moved_speech):
-        n = which[p.word]  # type: ignore[index]  # a speech phone always has a word
-        a, b = span.get(n, (s.start, s.end))
-        span[n] = (min(a, s.start), max(b, s.end))
+    speech = iter(p for p in alignment.phones if p.phone)  # in step with the moved speech segments
     words: list[WordInterval] = []
-    t = 0.0
-    for n, w in enumerate(spoken):
-        a, b = span[n]
-        if a > t:
-            words.append(WordInterval("", t, a))
-        words.append(WordInterval(w.word, a, b))
-        t = b
-    if t < alignment.duration:
-        words.append(WordInterval("", t, alignment.duration))
-    new_index = [i for i, w in enumerate(words) if w.word]
     phones: list[PhoneInterval] = []
-    it = iter(zip(speech, moved_speech))
+    word_of_last_phone: int | None = None  # index into alignment.words
     for s in moved:
         if not s.label:
             phones.append(PhoneInterval("", s.start, s.end, None, None))
             continue
-        p, _ = next(it)
-        phones.append(PhoneInterval(p.phone, s.start, s.end, p.score, new_index[which[p.word]]))  # type: ignore[index]
+        p = next(speech)
+        if p.word != word_of_last_phone:  # a word begins: a pause before it if there is a gap
+            gap_start = words[-1].end if words else 0.0
+            if s.start > gap_start:
+                words.append(WordInterval("", gap_start, s.start))
+            words.append(WordInterval(alignment.words[p.word].word, s.start, s.end))  # type: ignore[index]
+            word_of_last_phone = p.word
+        else:
+            words[-1] = replace(words[-1], end=s.end)
+        phones.append(PhoneInterval(p.phone, s.start, s.end, p.score, len(words) - 1))
+    end = words[-1].end if words else 0.0
+    if end < alignment.duration:
+        words.append(WordInterval("", end, alignment.duration))
     return replace(alignment, phones=phones, words=words)

@@ -356,18 +356,19 @@ class Transcriber:
         source = utterance or (str(audio) if isinstance(audio, (str, Path)) else "<array>")
         words, prons = (pronouncer or self.pronouncer()).pronounce(text, source=source)  # before any audio
         rate = self.feature_config.sample_rate
+        path, wave = None, None
         if isinstance(audio, (str, Path)):  # the tiers end where the file does (not its resampled copy)
             path = Path(audio)
             if self._is_long_file(path):
-                log_probs, track = self._file_log_probs_chunked(path), file_energy_track(path)
+                log_probs = self._file_log_probs_chunked(path)
             else:
                 wave = self._wave(path, None)
-                log_probs, track = self.log_probs(wave), energy_track(wave.numpy(), rate)
+                log_probs = self.log_probs(wave)
             info = sf.info(str(path))
             duration = info.frames / info.samplerate
         else:
             wave = self._wave(audio, sample_rate)
-            log_probs, track = self.log_probs(wave), energy_track(wave.numpy(), rate)
+            log_probs = self.log_probs(wave)
             duration = audio.shape[-1] / sample_rate  # type: ignore[operator]  # _wave checked sample_rate
         min_duration = self.decoder_config("greedy", min_duration_ms=min_duration_ms).min_duration
         alignment = align_words(
@@ -382,7 +383,10 @@ class Transcriber:
             shift_ms=self.decoding.boundary_shift_ms,
             utterance=source,
         )
-        return snap_alignment(alignment, track, max_shift_ms=snap_ms) if silence else alignment
+        if not silence or snap_ms <= 0:
+            return alignment
+        track = energy_track(wave.numpy(), rate) if wave is not None else file_energy_track(path)  # type: ignore[arg-type]
+        return snap_alignment(alignment, track, max_shift_ms=snap_ms)
 
     # --- long files --------------------------------------------------------------------------
     LONG_FILE_SECONDS = 34.0
