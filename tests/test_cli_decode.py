@@ -304,3 +304,15 @@ def test_no_per_speaker_summary_without_utt2spk(setup: dict[str, Path], tmp_path
     assert "per-speaker" not in (out / "report.txt").read_text()
     table = run_table("results_table.py", "--exp", str(exp), "--models", "ctc", "--splits", "data")
     assert table_row(table)[7:] == ["-"] * 4
+
+
+def test_default_out_dir_is_never_inside_the_package(tmp_path: Path) -> None:
+    """Beside the model directory, except for a packaged model (by path or by name): then in the
+    working directory, so decoding with ``phonrec/pretrained/en`` writes nothing into phonrec."""
+    from phonrec.cli.decode import default_out_dir
+    from phonrec.pretrained import PACKAGE_DIR
+
+    data = tmp_path / "data" / "test"
+    assert default_out_dir(tmp_path / "exp" / "model", "greedy", data) == tmp_path / "exp" / "decode-greedy-test"
+    assert default_out_dir(PACKAGE_DIR / "en", "beam", data) == Path("decode-beam-test")
+    assert default_out_dir(Path("en"), "greedy", data) == Path("decode-greedy-test")

@@ -5,7 +5,8 @@ Usage::
     phonrec-decode model_dir=exp/synth/ctc/model data_dir=data/synth/test decoder=lexicon jobs=2
     python -m phonrec.cli.decode model_dir=... data_dir=... decoder=greedy|beam|lexicon
 
-Writes into ``out_dir`` (default ``<model_dir>/../decode-<decoder>-<data name>``):
+Writes into ``out_dir`` (default ``<model_dir>/../decode-<decoder>-<data name>``; for a model packaged
+with phonrec, by name or by path, ``./decode-<decoder>-<data name>``: never inside the package):
 
 - ``hyp.txt``    Kaldi-format phone hypotheses (``utt ph ph ...``);
 - ``words.txt``  word hypotheses (lexicon decoder);
@@ -68,6 +69,7 @@ from phonrec.metrics import (
     wer_by_utterance,
 )
 from phonrec.phones import PhoneSet
+from phonrec.pretrained import PACKAGE_DIR
 from phonrec.spans import frames_to_seconds
 from phonrec.transcribe import Transcriber
 
@@ -279,18 +281,26 @@ def write_hypotheses(out_dir: Path, decoded: list[tuple[str, list[Any], list[str
     return hyps, words
 
 
+def default_out_dir(model_dir: Path, decoder: str, data_dir: Path) -> Path:
+    """``<model_dir>/../decode-<decoder>-<data dir name>``, or that name in the working directory
+    when ``model_dir`` is a packaged model (a name such as ``en``, or a path into
+    :data:`phonrec.pretrained.PACKAGE_DIR`): an installed package is no place for a user's results."""
+    name = f"decode-{decoder}-{data_dir.name}"
+    if model_dir.resolve().is_relative_to(PACKAGE_DIR):
+        return Path(name)
+    return model_dir.parent / name
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Decode ``cfg.data_dir`` with ``cfg.model_dir``, write hypotheses and report; returns report.json's dict.
 
-    ``out_dir`` defaults to ``<model_dir>/../decode-<decoder>-<data dir name>``.
+    ``out_dir`` defaults to :func:`default_out_dir`.
     """
     check_arguments(cfg)
     dcfg = decoder_config_from(OmegaConf.to_container(cfg.decoder, resolve=True))  # a typo fails before any work
     model_dir = Path(cfg.model_dir)
     data = DataDir.load(cfg.data_dir)
-    out_dir = (
-        Path(cfg.out_dir) if cfg.get("out_dir") else model_dir.parent / f"decode-{dcfg.name}-{Path(cfg.data_dir).name}"
-    )
+    out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else default_out_dir(model_dir, dcfg.name, Path(cfg.data_dir))
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
     tr = Transcriber.from_pretrained(model_dir, device=cfg.get("device", "cpu"))
