@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 from helpers import make_model_dir, make_noise_datadir
 
+from phonrec.cli.decode import default_out_dir
 from phonrec.cli.errors import EXIT_USER_ERROR
 from phonrec.data.datadir import DataDir, read_kaldi_map
 from phonrec.metrics import ErrorCounts, edit_distance
 from phonrec.phones import fold_for_scoring
+from phonrec.pretrained import PACKAGE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = "e.g. phonrec-decode model_dir=exp/synth/ctc/model data_dir=data/synth/test"
@@ -308,11 +310,12 @@ def test_no_per_speaker_summary_without_utt2spk(setup: dict[str, Path], tmp_path
 
 def test_default_out_dir_is_never_inside_the_package(tmp_path: Path) -> None:
     """Beside the model directory, except for a packaged model (by path or by name): then in the
-    working directory, so decoding with ``phonrec/pretrained/en`` writes nothing into phonrec."""
-    from phonrec.cli.decode import default_out_dir
-    from phonrec.pretrained import PACKAGE_DIR
-
+    working directory, so decoding with ``phonrec/pretrained/en`` writes nothing into phonrec; a
+    folder ``en`` of the user's own is not the packaged model and keeps its decodes beside it."""
     data = tmp_path / "data" / "test"
     assert default_out_dir(tmp_path / "exp" / "model", "greedy", data) == tmp_path / "exp" / "decode-greedy-test"
     assert default_out_dir(PACKAGE_DIR / "en", "beam", data) == Path("decode-beam-test")
     assert default_out_dir(Path("en"), "greedy", data) == Path("decode-greedy-test")
+    own = tmp_path / "mine" / "en"
+    own.mkdir(parents=True)
+    assert default_out_dir(own, "greedy", data) == tmp_path / "mine" / "decode-greedy-test"

@@ -70,6 +70,7 @@ from phonrec.metrics import (
 )
 from phonrec.phones import PhoneSet
 from phonrec.pretrained import PACKAGE_DIR
+from phonrec.pretrained import resolve as resolve_model
 from phonrec.spans import frames_to_seconds
 from phonrec.transcribe import Transcriber
 
@@ -283,10 +284,11 @@ def write_hypotheses(out_dir: Path, decoded: list[tuple[str, list[Any], list[str
 
 def default_out_dir(model_dir: Path, decoder: str, data_dir: Path) -> Path:
     """``<model_dir>/../decode-<decoder>-<data dir name>``, or that name in the working directory
-    when ``model_dir`` is a packaged model (a name such as ``en``, or a path into
-    :data:`phonrec.pretrained.PACKAGE_DIR`): an installed package is no place for a user's results."""
+    when ``model_dir`` is a packaged model (a name such as ``en`` or a path into
+    :data:`phonrec.pretrained.PACKAGE_DIR`, read as :func:`phonrec.pretrained.resolve` reads it for
+    the transcriber): an installed package is no place for a user's results."""
     name = f"decode-{decoder}-{data_dir.name}"
-    if model_dir.resolve().is_relative_to(PACKAGE_DIR):
+    if resolve_model(model_dir).resolve().is_relative_to(PACKAGE_DIR):
         return Path(name)
     return model_dir.parent / name
 
