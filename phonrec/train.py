@@ -38,6 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from phonrec import pretrained
 from phonrec.augment import AdaptiveSpecAugmentConfig, AugmentConfig, adaptive_spec_augment
 from phonrec.checkpoint import (
     ResumeState,
@@ -108,7 +109,7 @@ class TrainerConfig:
     num_threads: int = 0  # torch intra-op threads (0 = leave torch's default)
     num_workers: int = 0
     nonfinite: str = "error"  # error | skip: what a non-finite divergence does
-    init_from: str | None = None  # a model directory whose weights start this run (e.g. aligned -> CTC)
+    init_from: str | None = None  # a model directory (or packaged name: en) whose weights start this run
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -366,12 +367,13 @@ def init_from_model_dir(model: torch.nn.Module, phone_set: PhoneSet, model_dir: 
 
     Every tensor of equal name and shape is copied; the output layer is copied row by row for the
     symbols both phone sets share, so a frame-level (aligned) model can start a CTC model whose
-    phone set adds ``<blank>`` (the blank row keeps its fresh initialisation).
+    phone set adds ``<blank>`` (the blank row keeps its fresh initialisation). ``model_dir`` may
+    also name a packaged model (``en``: :func:`phonrec.pretrained.resolve`).
 
     Returns:
         the names of the parameters left at their fresh initialisation.
     """
-    source_dir = read_model_dir(model_dir)
+    source_dir = read_model_dir(pretrained.resolve(model_dir))
     source, source_phones = source_dir.model.state_dict(), source_dir.phone_set
     state = model.state_dict()
     fresh = []

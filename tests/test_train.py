@@ -207,3 +207,26 @@ def test_init_from_copies_weights_and_maps_output_rows(tmp_path: Path) -> None:
         assert torch.equal(state["output.weight"][ctc_phones.index(symbol)], source["output.weight"][i])
         assert state["output.bias"][ctc_phones.index(symbol)] == source["output.bias"][i]
     assert torch.equal(state["output.weight"][0], blank_row)  # <blank> keeps its fresh initialisation
+
+
+def test_init_from_a_packaged_model_name() -> None:
+    """``trainer.init_from=en`` starts from the packaged model: its LSTM weights, its phones' rows."""
+    from phonrec.models.bilstm import BiLSTM
+    from phonrec.phones import PhoneSet
+    from phonrec.pretrained import model_path
+    from phonrec.train import init_from_model_dir
+
+    en = model_path("en")
+    source = load_file(str(en / "model.safetensors"))
+    digits = PhoneSet.from_symbols(["<blank>", "w", "ah", "n"])  # a CTC phone set for "one"
+    model = BiLSTM.from_config(80, len(digits), {"hidden": 256, "layers": 3, "dropout": 0.2, "stack": 3})
+    fresh = init_from_model_dir(model, digits, "en")
+    state = model.state_dict()
+    assert fresh == []
+    en_phones = PhoneSet.from_file(en / "phones.txt")
+    for name, value in source.items():
+        if not name.startswith("output."):
+            assert torch.equal(state[name], value.to(state[name].dtype)), name
+    for symbol in ("w", "ah", "n"):
+        row = source["output.weight"][en_phones.index(symbol)].to(state["output.weight"].dtype)
+        assert torch.equal(state["output.weight"][digits.index(symbol)], row)
