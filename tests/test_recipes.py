@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from conftest import REPO_ROOT, FliteUtterance
 from safetensors.torch import load_file
 from test_corpora import _write_timit_sentence
@@ -193,14 +194,20 @@ def test_fsdd_recipe_tiny(shared_data, tmp_path):
     data, exp = tmp_path / "data", tmp_path / "exp"
     run_recipe(
         "fsdd", "--size", "tiny", "--corpus", str(corpus), "--data", str(data), "--exp", str(exp), "--jobs", "1",
-        "--synth-digits", "40", *TINY,
+        "--synth-digits", "40", "--so762", str(shared_data / "speechocean762"), *TINY,
     )  # fmt: skip
     train, test = DataDir.load(data / "train"), DataDir.load(data / "test")
     # the synthetic digits are pooled into every training: 40 flite utterances of "zero" ... "nine"
     digits = [DataDir.load(data / "synth_digits" / s) for s in ("train", "test")]
     words = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
     assert sum(len(d) for d in digits) == 40 and {t for d in digits for t in d.text.values()} <= set(words)
-    assert "in 3 corpora" in (exp / "frame_uniform" / "train.log").read_text()
+    # and speechocean762's digits, cut out of its sentences at 8 kHz: one clip per digit word in its texts
+    so762 = [DataDir.load(data / "so762" / s) for s in ("train", "dev")]
+    clips = DataDir.load(data / "so762_digits")
+    assert len(clips) == sum(t.upper().split().count(w) for d in so762 for t in d.text.values() for w in words)
+    assert set(clips.text.values()) <= set(words) and all(s.startswith("so762_") for s in clips.speakers())
+    assert {sf.info(clips.wavs[u]).samplerate for u in clips.utts[:20]} == {8000}
+    assert "in 4 corpora" in (exp / "frame_uniform" / "train.log").read_text()
     assert test.speakers() == ["george"] and "george" not in train.speakers()
     # 10 recordings per speaker, one of each digit; the digit of the file name is the transcript
     words = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")

@@ -10,7 +10,8 @@ while [ $# -gt 0 ]; do
     --help|-h)
       echo "usage: $0 [--stage N] [--stop-stage M] [--OPTION VALUE ...] [hydra.overrides=...]"; exit 0 ;;
     --*=*) name=${1%%=*}; value=${1#*=} ;;
-    --*) name=$1; value=${2:?"option $1 needs a value"}; shift ;;
+    --*) [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 2; }   # "" is a value
+         name=$1; value=$2; shift ;;
     *) overrides+=("$1"); shift; continue ;;
   esac
   var=${name#--}; var=${var//-/_}
