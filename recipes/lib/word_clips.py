@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import soundfile as sf
@@ -28,6 +29,7 @@ import torch
 import torchaudio.functional as AF
 from tqdm import tqdm
 
+from phonrec.audio import load_audio
 from phonrec.data.datadir import DataDir, log_skipped
 from phonrec.lexicon import Lexicon
 from phonrec.transcribe import Transcriber
@@ -40,6 +42,15 @@ def clip_bounds(start: float, end: float, pad_s: float, num_samples: int, sample
     first = max(0, int(round((start - pad_s) * sample_rate)))
     last = min(num_samples, int(round((end + pad_s) * sample_rate)))
     return first, last
+
+
+def read_native(path: Path) -> tuple[torch.Tensor, int]:
+    """A recording as ``(samples,)`` mono at its own rate, with :func:`load_audio`'s checks and messages."""
+    try:
+        rate = sf.info(str(path)).samplerate
+    except RuntimeError:  # missing or unreadable: load_audio raises naming the file and the reason
+        rate = 16000
+    return load_audio(path, rate), rate
 
 
 def cut_word_clips(
@@ -75,9 +86,9 @@ def cut_word_clips(
     skipped: dict[str, str] = {}
     todo = [(d, utt) for d in sources for utt in d.utts if words & set(d.text[utt].upper().split())]
     for data, utt in tqdm(todo, desc="align and cut", unit="utt"):
-        try:
-            audio, sr = sf.read(data.wavs[utt], dtype="float32", always_2d=True)
-            ali = tr.align(data.wavs[utt], data.text[utt], utterance=utt)
+        try:  # read once, and align what was read
+            audio, sr = read_native(data.wavs[utt])
+            ali = tr.align(audio, data.text[utt], sample_rate=sr, utterance=utt)
         except (OSError, RuntimeError, ValueError) as e:  # unreadable audio, unalignable transcript
             skipped[utt] = str(e)
             continue
@@ -87,7 +98,7 @@ def cut_word_clips(
             first, last = clip_bounds(w.start, w.end, pad_ms / 1000, len(audio), sr)
             name = f"{speaker_prefix}{utt}_{k}"
             path = wav_dir / f"{name}.flac"
-            clip = torch.from_numpy(audio[first:last].mean(axis=1))  # (samples,) mono
+            clip = audio[first:last]
             if sample_rate is not None and sample_rate != sr:
                 clip = AF.resample(clip, orig_freq=sr, new_freq=sample_rate)
             sf.write(path, clip.numpy(), sample_rate or sr)
@@ -114,16 +125,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speaker-prefix", default="so762_", help="prefixed to clip and speaker ids")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    clips = cut_word_clips(
-        [DataDir.load(p) for p in args.sources],
-        {w.upper() for w in args.words},
-        Lexicon.from_kaldi(args.lexicon),
-        args.out,
-        model=args.model,
-        pad_ms=args.pad_ms,
-        speaker_prefix=args.speaker_prefix,
-        sample_rate=args.sample_rate,
-    )
+    if (args.out / "wav.scp").exists():  # never overwrite a data directory silently
+        sys.exit(f"word_clips.py: {args.out} already holds a data directory: remove it or choose another --out")
+    try:
+        clips = cut_word_clips(
+            [DataDir.load(p) for p in args.sources],
+            {w.upper() for w in args.words},
+            Lexicon.from_kaldi(args.lexicon),
+            args.out,
+            model=args.model,
+            pad_ms=args.pad_ms,
+            speaker_prefix=args.speaker_prefix,
+            sample_rate=args.sample_rate,
+        )
+    except (OSError, ValueError) as e:  # a bad data dir, lexicon or model, named by the error; no traceback
+        sys.exit(f"word_clips.py: {e}")
     print(f"{args.out}: {len(clips)} clips, {len(clips.speakers())} speakers")
 
 
