@@ -40,7 +40,10 @@ Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
                          the first emitted frame of the right-hand phone.
     ``...+vad``          the same segments with every pause edge (speech/silence) moved to the nearest
                          energy transition of its direction within 50 ms
-                         (:func:`phonrec.vad.snap_pause_edges`, what ``phonrec-align`` does).
+                         (:func:`phonrec.vad.snap_pause_edges`).
+    ``...+vad+spec``     then every edge between two phones moved onto the strongest spectral change
+                         within 20 ms (:func:`phonrec.spectral.snap_phone_edges`): what ``phonrec-align``
+                         does.
     ``even-vad``         no model: the phones spread evenly over the speech region found by an energy
                          VAD (a user has no reference timings; :func:`vad_region`).
 
@@ -78,6 +81,7 @@ from phonrec.data.segments import Segment
 from phonrec.data.synth import read_seg_file
 from phonrec.model_dir import set_boundary_shift
 from phonrec.spans import Span, boundary_offset_ms, frames_to_seconds
+from phonrec.spectral import PHONE_SNAP_MAX_SHIFT_MS, SHIFT_COST_PER_MS, SPAN, snap_phone_edges, spectral_change
 from phonrec.transcribe import Transcriber
 from phonrec.vad import energy_track, snap_pause_edges
 
@@ -468,6 +472,19 @@ def snapped(u: Utterance, segments: list[Segment]) -> list[Segment]:
     return snap_pause_edges(segments, energy_track(u.wave.numpy(), 16000), silence="sil")
 
 
+#: ``...+spec``'s settings (phonrec.spectral defaults; :func:`spec_snapped` takes others)
+SPEC_SETTINGS = {"span": SPAN, "max_shift_ms": PHONE_SNAP_MAX_SHIFT_MS, "cost_per_ms": SHIFT_COST_PER_MS}
+
+
+def spec_snapped(u: Utterance, segments: list[Segment], settings: dict | None = None) -> list[Segment]:
+    """:func:`snapped`, then the phone-phone edges on the spectral change (``...+vad+spec``)."""
+    cfg = {**SPEC_SETTINGS, **(settings or {})}
+    track = spectral_change(u.wave.numpy(), 16000, span=int(cfg["span"]))
+    return snap_phone_edges(
+        snapped(u, segments), track, silence="sil", max_shift_ms=cfg["max_shift_ms"], cost_per_ms=cfg["cost_per_ms"]
+    )
+
+
 def frame_aligners(tr: Transcriber, min_durations_ms: Sequence[float]) -> dict[str, Aligner]:
     """The frame-level model's options (module docstring), keyed by name."""
     ps, symbols = tr.phone_set, tr.phone_set.symbols
@@ -486,6 +503,7 @@ def frame_aligners(tr: Transcriber, min_durations_ms: Sequence[float]) -> dict[s
         out[name] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, clock)
         out[f"{name}@edge"] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, edge)
         out[f"{name}+vad"] = lambda u, lp, f=viterbi: snapped(u, spans_to_timed(f(u, lp), symbols, clock))
+        out[f"{name}+vad+spec"] = lambda u, lp, f=viterbi: spec_snapped(u, spans_to_timed(f(u, lp), symbols, clock))
         out[f"{name}+xing"] = lambda u, lp, f=viterbi: spans_with_crossings(f(u, lp), lp, symbols, clock)
         out[f"fb-min{ms:g}"] = lambda u, lp, n=frames: expected_segments(
             lp, ps.encode(u.phones), n, symbols, sil, clock
@@ -511,6 +529,7 @@ def ctc_aligners(tr: Transcriber) -> dict[str, Aligner]:
         "ctc-widened": lambda u, lp: spans_to_timed(widened(u, lp), symbols, clock),
         "ctc-widened@edge": lambda u, lp: spans_to_timed(widened(u, lp), symbols, edge),
         "ctc-widened+vad": lambda u, lp: snapped(u, spans_to_timed(widened(u, lp), symbols, clock)),
+        "ctc-widened+vad+spec": lambda u, lp: spec_snapped(u, spans_to_timed(widened(u, lp), symbols, clock)),
         "ctc-onset": lambda u, lp: spans_to_timed(onset(u, lp), symbols, clock),
         "ctc-onset@edge": lambda u, lp: spans_to_timed(onset(u, lp), symbols, edge),
     }

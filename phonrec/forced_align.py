@@ -44,6 +44,7 @@ from phonrec.divergences import ctc_min_frames
 from phonrec.lexicon import Pron
 from phonrec.phones import PhoneSet, PhoneSetError
 from phonrec.spans import DEFAULT_HOP_MS, as_numpy_log_probs, frames_to_seconds
+from phonrec.spectral import PHONE_SNAP_MAX_SHIFT_MS, ChangeTrack, snap_phone_edges
 from phonrec.vad import SNAP_MAX_SHIFT_MS, EnergyTrack, snap_pause_edges
 
 
@@ -293,13 +294,25 @@ def _assemble(
     return Alignment(utterance, duration, word_intervals, phones, chosen, path.score)
 
 
-def snap_alignment(alignment: Alignment, track: EnergyTrack, *, max_shift_ms: float = SNAP_MAX_SHIFT_MS) -> Alignment:
-    """``alignment`` with its pauses fitted to the recording's energy (:func:`phonrec.vad.snap_pause_edges`:
-    pauses that are mostly speech dropped, the others' edges on the energy's rises and falls); the
-    word tier follows its phones. Phone edges inside speech, scores and pronunciations are unchanged."""
-    moved = snap_pause_edges(
-        [Segment(p.phone, p.start, p.end) for p in alignment.phones], track, silence="", max_shift_ms=max_shift_ms
-    )
+def snap_alignment(
+    alignment: Alignment,
+    track: EnergyTrack | None,
+    *,
+    max_shift_ms: float = SNAP_MAX_SHIFT_MS,
+    change: ChangeTrack | None = None,
+    phone_shift_ms: float = PHONE_SNAP_MAX_SHIFT_MS,
+) -> Alignment:
+    """``alignment`` fitted to the recording: its pauses to the energy (``track``,
+    :func:`phonrec.vad.snap_pause_edges`: pauses that are mostly speech dropped, the others' edges on
+    the energy's rises and falls, within ``max_shift_ms``), then the edges between phones to the
+    spectral change (``change``, :func:`phonrec.spectral.snap_phone_edges`, within
+    ``phone_shift_ms``); either step is skipped when its track is ``None``. The word tier follows its
+    phones; scores and pronunciations are unchanged."""
+    moved = [Segment(p.phone, p.start, p.end) for p in alignment.phones]
+    if track is not None:
+        moved = snap_pause_edges(moved, track, silence="", max_shift_ms=max_shift_ms)
+    if change is not None:
+        moved = snap_phone_edges(moved, change, silence="", max_shift_ms=phone_shift_ms)
     speech = iter(p for p in alignment.phones if p.phone)  # in step with the moved speech segments
     words: list[WordInterval] = []
     phones: list[PhoneInterval] = []

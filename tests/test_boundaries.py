@@ -237,12 +237,10 @@ def test_measure_runs_every_option_on_a_flite_corpus(corpus, tmp_path):
     assert refs
     expected = sum(len(B.boundary_errors(u.segments, u.segments, duration=u.duration)) for u in refs)
     results = B.measure(corpus / "train", model_dir=frame_model, ctc_model_dir=ctc_model, min_durations_ms=(10, 30))
-    names = {"even-vad", "ctc-widened", "ctc-widened@edge", "ctc-widened+vad", "ctc-onset", "ctc-onset@edge"}
-    names |= {
-        f"{v}-min{d}{s}"
-        for d in (10, 30)
-        for v, s in (("viterbi", ""), ("viterbi", "@edge"), ("viterbi", "+xing"), ("viterbi", "+vad"), ("fb", ""))
-    }
+    names = {"even-vad", "ctc-widened", "ctc-widened@edge", "ctc-widened+vad", "ctc-widened+vad+spec"}
+    names |= {"ctc-onset", "ctc-onset@edge"}
+    suffixes = (("viterbi", ""), ("viterbi", "@edge"), ("viterbi", "+xing"), ("viterbi", "+vad"), ("fb", ""))
+    names |= {f"{v}-min{d}{s}" for d in (10, 30) for v, s in (*suffixes, ("viterbi", "+vad+spec"))}
     assert set(results) == names
     for name, r in results.items():
         assert r["failed"] == [] and r["utterances"] == len(refs), name

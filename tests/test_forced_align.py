@@ -240,15 +240,16 @@ def test_transcriber_align_on_an_array(models: dict[str, Path], kind: str) -> No
         tr.align(wave[:800], "hello world hello world", sample_rate=8000, pronouncer=pr)
 
 
-def test_transcriber_align_fits_pauses_to_the_energy_and_snap_ms_0_keeps_the_models_edges(models) -> None:
+def test_transcriber_align_fits_pauses_and_phone_edges_to_the_signal_and_0_keeps_the_models_edges(models) -> None:
     from helpers import sine_noise
 
+    from phonrec.spectral import spectral_change
     from phonrec.vad import energy_track
 
     tr = Transcriber.from_pretrained(models["ctc"])
     wave = np.concatenate([np.zeros(4000, dtype=np.float32), sine_noise(1.0, sr=8000), np.zeros(4000, np.float32)])
     pr = Pronouncer(cmudict=Lexicon.from_cmudict(["hello", "world"]), g2p=None)
-    raw = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=0)
+    raw = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=0, phone_snap_ms=0)
     words, prons = pr.pronounce("hello world")
     direct = align_words(
         tr.log_probs(tr._wave(wave, 8000)),
@@ -261,8 +262,23 @@ def test_transcriber_align_fits_pauses_to_the_energy_and_snap_ms_0_keeps_the_mod
     )
     assert raw.phones == direct.phones and raw.words == direct.words
     fitted = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr)
-    track = energy_track(tr._wave(wave, 8000).numpy(), tr.feature_config.sample_rate)
-    assert fitted == snap_alignment(raw, track)
+    resampled, rate = tr._wave(wave, 8000).numpy(), tr.feature_config.sample_rate
+    track, change = energy_track(resampled, rate), spectral_change(resampled, rate)
+    assert fitted == snap_alignment(raw, track, change=change)
+    assert tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, phone_snap_ms=0) == snap_alignment(raw, track)
+    assert tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=0) == snap_alignment(
+        raw, None, change=change
+    )
+
+
+def test_a_frame_level_model_keeps_its_own_phone_edges_by_default(models) -> None:
+    from helpers import sine_noise
+
+    tr = Transcriber.from_pretrained(models["frame"])
+    wave = np.concatenate([np.zeros(4000, dtype=np.float32), sine_noise(1.0, sr=8000), np.zeros(4000, np.float32)])
+    pr = Pronouncer(cmudict=Lexicon.from_cmudict(["hello", "world"]), g2p=None)
+    default = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr)
+    assert default == tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, phone_snap_ms=0)
 
 
 # --- phonrec-align CORPUS_DIR OUT_DIR -----------------------------------------------------------

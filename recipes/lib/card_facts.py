@@ -3,7 +3,7 @@ template (the card's words: title, licences, credits) and the reports a recipe j
 
     python recipes/lib/card_facts.py --template recipes/speechocean762/model_card_facts.json \
         --dev-report EXP/decode-greedy-dev/report.json --test-report EXP/decode-greedy-test/report.json \
-        --boundaries EXP/boundaries.json --boundary-option ctc-widened+vad \
+        --boundaries EXP/boundaries.json --boundary-option ctc-widened+vad+spec \
         --recipe-command "bash recipes/pretrained_en/run.sh" --out EXP/facts.json
 
 Every figure comes from a file named on the command line; the notes say which file and what it
@@ -112,7 +112,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--test-name", default="unseen synthetic voice awb (data/synth/test)")
     p.add_argument("--boundaries", help="bench/boundaries.py --json output")
     p.add_argument("--boundary-split", default="test")
-    p.add_argument("--boundary-option", default="ctc-widened+vad", help="the aligner phonrec-align uses for this model")
+    p.add_argument(
+        "--boundary-option", default="ctc-widened+vad+spec", help="the aligner phonrec-align uses for this model"
+    )
     p.add_argument("--recipe-command", required=True)
     p.add_argument("--commit", help="default: git rev-parse --short HEAD")
     p.add_argument("--threads", type=int, default=1, help="torch threads the decodes ran with (for the RTF note)")

@@ -13,7 +13,7 @@
 #   4 measure: greedy PER on speechocean762 dev and on the unseen synthetic voice awb (data/synth/test)
 #     with one torch thread (the RTF); the aligner's boundary_shift_ms calibrated on the synthetic
 #     dev voices (seen in training), then boundary accuracy of phonrec-align (CTC spans, pauses
-#     fitted to the signal's energy) on awb
+#     fitted to the signal's energy, phone edges to its spectral change) on awb
 #     (bench/boundaries.py --calibrate)
 #   5 facts.json (recipes/lib/card_facts.py: recipes/speechocean762/model_card_facts.json + stage 4)
 #     and phonrec-export --fp16 into $exp/en
