@@ -5,6 +5,7 @@
 #   bash recipes/synth/run.sh                       # default size (well under 20 minutes on 2 cores)
 #   bash recipes/synth/run.sh --size full           # the serious model
 #   bash recipes/synth/run.sh --stage 3 model.hidden=384 trainer.epochs=12   # Hydra overrides
+#   bash recipes/synth/run.sh --init ""             # the CTC model from the aligned one (no real speech)
 # Re-running a training stage replaces its model (trainer.overwrite=true); trainer.resume=true continues it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,17 +17,22 @@ data=data/synth       # corpus output
 exp=exp/synth         # models, decodes, plots
 jobs=$(nproc)
 distractors=1000      # extra CMUdict words in the decoding lexicon
+init=en               # start the CTC model from this one (packaged name or model dir), in its network and
+                      # features (recipes/lib/model_overrides.py); "": from the aligned model of stage 3
 . recipes/lib/parse_options.sh
 . recipes/lib/decode.sh
 
 ctc_opts=()           # CTC training options, when not the aligned model's
 model_opts=()         # model overrides of the size
 case "$size" in
-  tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=6 trainer.warmup_steps=0) ;;
+  tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=6 trainer.warmup_steps=0)
+           init_ctc_opts=(trainer.epochs=2 trainer.warmup_steps=0) ;;
   default) num_utts=1500; model=small;  train_opts=(trainer.epochs=15 trainer.max_frames=3000 trainer.lr=0.002
-                                                    trainer.warmup_steps=100 trainer.average_last=3) ;;
+                                                    trainer.warmup_steps=100 trainer.average_last=3)
+           init_ctc_opts=(trainer.epochs=6 trainer.max_frames=3000 trainer.warmup_steps=50 trainer.average_last=3) ;;
   full)    num_utts=3000; model=bilstm; model_opts=(model.stack=3)   # 3x256, 30-ms model frames
-           train_opts=(trainer.epochs=10 trainer.average_last=3); ctc_opts=(trainer.epochs=6 trainer.average_last=3) ;;
+           train_opts=(trainer.epochs=10 trainer.average_last=3); ctc_opts=(trainer.epochs=6 trainer.average_last=3)
+           init_ctc_opts=("${ctc_opts[@]}") ;;
   *) echo "$0: --size must be tiny, default or full" >&2; exit 2 ;;
 esac
 [ ${#ctc_opts[@]} -gt 0 ] || ctc_opts=("${train_opts[@]}")
@@ -55,9 +61,18 @@ if run_stage 3 "train a frame-level model (aligned divergence, flite's frame lab
   "$PY" -m phonrec.cli.train "${common[@]}" divergence=aligned exp_dir=$exp/aligned trainer.overwrite=true "${train_opts[@]}" "${overrides[@]}"
 fi
 
-if run_stage 4 "train a CTC model, started from the aligned model (skips CTC's all-blank plateau)"; then
-  "$PY" -m phonrec.cli.train "${common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.overwrite=true trainer.init_from=$exp/aligned/model \
-    "${ctc_opts[@]}" "${overrides[@]}"
+# The CTC model starts from the packaged en model (its network, features and per-utterance CMVN; lr
+# 5e-4): the real speakers it heard carry over to the unseen voice (docs/recipes/synth.md). --init "":
+# from the aligned model of stage 3, which skips CTC's all-blank plateau.
+if [ -n "$init" ]; then
+  init_opts=($("$PY" recipes/lib/model_overrides.py "$init")) || exit 1
+  ctc_common=(data=synth data.train=$data/train data.dev=$data/dev data.test=$data/test data.cache_dir=$data/cache_init
+              "${init_opts[@]}" features.cmvn=utterance trainer.init_from=$init trainer.lr=0.0005 "${init_ctc_opts[@]}")
+else
+  ctc_common=("${common[@]}" trainer.init_from=$exp/aligned/model "${ctc_opts[@]}")
+fi
+if run_stage 4 "train a CTC model, started from ${init:-the aligned model}"; then
+  "$PY" -m phonrec.cli.train "${ctc_common[@]}" divergence=ctc exp_dir=$exp/ctc trainer.overwrite=true "${overrides[@]}"
 fi
 
 if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
