@@ -93,7 +93,7 @@ class FeatureConfig:
     (see the module docstring); the resolved values are the ``resolved_*`` properties.
 
     The Hydra group ``conf/features/*.yaml`` holds exactly these fields plus one key read by the
-    training code, not by this class: ``cmvn: global|utterance|none`` (SpecAugment is the
+    training code, not by this class: ``cmvn: global|utterance|speaker|none`` (SpecAugment is the
     ``augment`` group's).
 
     Attributes:
@@ -714,23 +714,55 @@ def masked_utterance_cmvn(feats: Tensor, lengths: Tensor) -> Tensor:
     return (feats - mean) / var.clamp(min=1e-10).sqrt()
 
 
-CMVN_MODES = ("global", "utterance", "none")
+CMVN_MODES = ("global", "utterance", "speaker", "none")
 
 
-def normalise(feats: Tensor, mode: str, cmvn: CMVN | None = None, lengths: Tensor | None = None) -> Tensor:
+def speaker_statistics(feats_iter: Iterable[Tensor]) -> Tensor:
+    """One speaker's CMVN statistics over all frames of their utterances (Kaldi's per-speaker CMVN).
+
+    Args:
+        feats_iter: the speaker's (T, F) features.
+
+    Returns:
+        (2, F) float32: the mean and the (population, floored) std, as :meth:`CMVN.fit` computes them.
+    """
+    stats = CMVN.fit(feats_iter)
+    return torch.stack([stats.mean, stats.std]).float()
+
+
+def normalise(
+    feats: Tensor,
+    mode: str,
+    cmvn: CMVN | None = None,
+    lengths: Tensor | None = None,
+    speaker_stats: Tensor | None = None,
+) -> Tensor:
     """The one CMVN dispatch of training and inference (the ``features.cmvn`` mode).
 
     Args:
         feats: (T, F) one utterance, or (B, T, F) a padded batch with its ``lengths`` (B,).
         mode: ``"global"`` (``cmvn``'s statistics; unchanged when ``cmvn`` is None), ``"utterance"``
-            (each utterance's own statistics) or ``"none"``.
+            (each utterance's own statistics), ``"speaker"`` (each utterance by its speaker's
+            ``speaker_stats``: (2, F) for one utterance, (B, 2, F) for a batch, from
+            :func:`speaker_statistics`; without them every utterance is its own speaker, as in
+            ``"utterance"``) or ``"none"``.
 
     Returns:
         the normalised features, same shape.
     """
     if mode == "global" and cmvn is not None:
         return cmvn.apply(feats)
-    if mode == "utterance":
+    if mode == "speaker" and speaker_stats is not None:
+        if speaker_stats.shape[-2:] != (2, feats.shape[-1]) or speaker_stats.dim() != feats.dim():
+            raise ValueError(
+                f"normalise: expected speaker statistics (2, F) per utterance of features {tuple(feats.shape)}, "
+                f"got {tuple(speaker_stats.shape)}"
+            )
+        mean, std = speaker_stats.to(feats.dtype).unbind(-2)  # (F,) or (B, F)
+        if feats.dim() == 3:
+            mean, std = mean[:, None], std[:, None]
+        return (feats - mean) / std
+    if mode in ("utterance", "speaker"):
         return per_utterance_cmvn(feats) if lengths is None else masked_utterance_cmvn(feats, lengths)
     return feats
 
@@ -836,5 +868,5 @@ def features_from_group(values: dict[str, Any], prefix: str = "features") -> tup
     cmvn_mode = values.pop("cmvn", "global")
     values.pop("specaugment", None)
     if cmvn_mode not in CMVN_MODES:
-        raise ConfigError(f"{prefix}.cmvn must be global, utterance or none, got {cmvn_mode!r}")
+        raise ConfigError(f"{prefix}.cmvn must be global, utterance, speaker or none, got {cmvn_mode!r}")
     return dataclass_from(FeatureConfig, values, prefix), cmvn_mode

@@ -100,7 +100,7 @@ class ModelDir:
         path: the directory.
         config: its ``config.yaml``.
         features: the validated feature extractor config.
-        cmvn_mode: ``global`` | ``utterance`` | ``none``.
+        cmvn_mode: ``global`` | ``utterance`` | ``speaker`` | ``none``.
         cmvn: the global statistics, when ``cmvn.json`` is present.
         phone_set: the output symbols.
         lexicon: ``lexicon.txt``, when present.

@@ -336,7 +336,7 @@ def evaluate(
     spec = divergence_spec(div.name)
     counts = DevCounts()
     for batch in loader:
-        batch["feats"] = normalise(batch["feats"], cmvn_mode, cmvn, batch["lengths"])
+        batch["feats"] = normalise(batch["feats"], cmvn_mode, cmvn, batch["lengths"], batch.get("cmvn"))
         loss, log_probs, out_lengths = compute_loss(model, batch, div, device, subsample)
         counts.loss += float(loss)
         counts.norm += loss_normaliser(spec, batch, int(out_lengths.sum()))
@@ -562,7 +562,15 @@ def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
 
     def dataset(splits, weights=None) -> PooledDataset:
         parts = [
-            UtteranceDataset(data, cache, phone_set, spec.target, phone_map=phone_map, versions=copies)
+            UtteranceDataset(
+                data,
+                cache,
+                phone_set,
+                spec.target,
+                phone_map=phone_map,
+                versions=copies,
+                speaker_cmvn=cmvn_mode == "speaker",
+            )
             for data, cache, copies in splits
         ]
         return PooledDataset(parts, weights, seed=cfg.seed)
@@ -643,7 +651,7 @@ def resume_or_start(r: Run) -> ResumeState:
 def train_step(r: Run, batch: dict, epoch: int, spec_gen: torch.Generator, autocast) -> tuple[float, int] | None:
     """One optimiser step on ``batch``; returns ``(summed loss, normaliser)``, or None when the
     batch was skipped for a non-finite divergence (``trainer.nonfinite=skip``)."""
-    feats = normalise(batch["feats"], r.cmvn_mode, r.cmvn, batch["lengths"])
+    feats = normalise(batch["feats"], r.cmvn_mode, r.cmvn, batch["lengths"], batch.get("cmvn"))
     if r.spec_cfg is not None:
         feats = adaptive_spec_augment(feats, batch["lengths"], r.spec_cfg, generator=spec_gen)
     batch["feats"] = feats

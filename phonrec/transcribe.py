@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -42,7 +42,7 @@ from phonrec.decode.config import (
 )
 from phonrec.decode.lexicon import Hypothesis
 from phonrec.decode.search import Search, build_search
-from phonrec.features import CMVN, FeatureConfig, compute_features, normalise, num_frames
+from phonrec.features import CMVN, FeatureConfig, compute_features, normalise, num_frames, speaker_statistics
 from phonrec.forced_align import Alignment, align_words, snap_alignment
 from phonrec.lexicon import Lexicon
 from phonrec.lm import PhoneBigram
@@ -146,31 +146,86 @@ class Transcriber:
         )
 
     # --- posteriors --------------------------------------------------------------------------
+    def speaker_statistics(self, waves: Iterable[torch.Tensor]) -> torch.Tensor | None:
+        """The CMVN statistics ``(2, F)`` of one speaker's recordings (each ``(N_i,)`` at
+        ``feature_config.sample_rate``) for a model trained with ``features.cmvn=speaker``
+        (:func:`phonrec.features.speaker_statistics`); ``None`` for any other model, which needs none."""
+        if self.cmvn_mode != "speaker":
+            return None
+        return speaker_statistics(compute_features(w, self.feature_config) for w in waves)
+
+    def speaker_batches(
+        self,
+        utts: Sequence[str],
+        utt2spk: Mapping[str, str],
+        read: Callable[[str], torch.Tensor | None],
+        batch_size: int,
+    ) -> Iterator[tuple[list[tuple[str, torch.Tensor]], torch.Tensor | None]]:
+        """``(batch of (utt, waveform), speaker statistics)`` over ``utts``, at most ``batch_size`` a
+        batch: the reading order of a data directory for :meth:`log_probs_batch`.
+
+        A model trained with ``features.cmvn=speaker`` reads each speaker's (``utt2spk``)
+        recordings together and every batch comes with their :meth:`speaker_statistics`; any
+        other model reads ``batch_size`` recordings at a time in ``utts`` order, statistics ``None``.
+        ``read(utt)`` returns the waveform, or ``None`` for one it could not read (it reports why).
+        """
+        if self.cmvn_mode == "speaker":
+            groups: dict[str, list[str]] = {}
+            for utt in utts:
+                groups.setdefault(utt2spk[utt], []).append(utt)
+            parts, step = list(groups.values()), None
+        else:
+            parts, step = [list(utts)], batch_size
+        for part in parts:
+            for start in range(0, len(part), step or len(part)):
+                waves = [(u, w) for u in part[start : start + (step or len(part))] if (w := read(u)) is not None]
+                stats = self.speaker_statistics(w for _, w in waves) if waves else None
+                for b in range(0, len(waves), batch_size):
+                    yield waves[b : b + batch_size], stats
+
     @torch.no_grad()
-    def log_probs_batch(self, waves: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def log_probs_batch(
+        self, waves: Sequence[torch.Tensor], *, speaker_stats: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
         """Per-frame log-probabilities for several waveforms in one padded forward pass.
 
         Args:
             waves: each ``(N_i,)`` float32 at ``feature_config.sample_rate``.
+            speaker_stats: ``(2, F)`` statistics of the speaker of every waveform
+                (:meth:`speaker_statistics`), for a ``features.cmvn=speaker`` model; without them
+                each recording is normalised by its own statistics.
         Returns:
             one ``(T_i, K)`` tensor per waveform.
         """
-        feats = [normalise(compute_features(w, self.feature_config), self.cmvn_mode, self.cmvn) for w in waves]
+        feats = [
+            normalise(compute_features(w, self.feature_config), self.cmvn_mode, self.cmvn, speaker_stats=speaker_stats)
+            for w in waves
+        ]
         lengths = torch.tensor([f.shape[0] for f in feats])
         padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(self.device)
         log_probs, out_lengths = self.model(padded, lengths.to(self.device))
         return [lp[: int(n)].float().cpu() for lp, n in zip(log_probs, out_lengths)]
 
     def log_probs(
-        self, wave: torch.Tensor, *, chunk_seconds: float = 30.0, context_seconds: float = 2.0
+        self,
+        wave: torch.Tensor,
+        *,
+        chunk_seconds: float = 30.0,
+        context_seconds: float = 2.0,
+        speaker_stats: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``(T, K)`` log-probabilities of one waveform ``(N,)``, chunked when it is long."""
+        """``(T, K)`` log-probabilities of one waveform ``(N,)``, chunked when it is long
+        (``speaker_stats``: as :meth:`log_probs_batch`)."""
         sr = self.feature_config.sample_rate
         if wave.shape[0] <= (chunk_seconds + 2 * context_seconds) * sr:
-            return self.log_probs_batch([wave])[0]
-        return self._chunked(lambda start, stop: wave[start:stop], wave.shape[0], chunk_seconds, context_seconds)
+            return self.log_probs_batch([wave], speaker_stats=speaker_stats)[0]
+        return self._chunked(
+            lambda start, stop: wave[start:stop], wave.shape[0], chunk_seconds, context_seconds, speaker_stats
+        )
 
-    def _chunked(self, read, total: int, chunk_seconds: float, context_seconds: float) -> torch.Tensor:
+    def _chunked(
+        self, read, total: int, chunk_seconds: float, context_seconds: float, speaker_stats: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Stitch the centre frames of overlapping chunks. ``read(start, stop)`` returns samples."""
         cfg = self.feature_config
         hop = int(round(cfg.sample_rate * cfg.hop_ms / 1000)) * (int(round(self.hop_ms / cfg.hop_ms)))
@@ -186,7 +241,7 @@ class Transcriber:
             wave = read(lo, min(total, start + chunk + context))
             if wave.shape[0] < int(cfg.sample_rate * cfg.win_ms / 1000):
                 break
-            lp = self.log_probs_batch([wave])[0]
+            lp = self.log_probs_batch([wave], speaker_stats=speaker_stats)[0]
             skip = (start - lo) // hop
             pieces.append(lp[skip : skip + chunk // hop])
         return torch.cat(pieces)[:expected]
@@ -278,17 +333,21 @@ class Transcriber:
         posteriors: bool = False,
         min_duration_ms: float | None = None,
         beam: float | None = None,
+        speaker_stats: torch.Tensor | None = None,
     ) -> Transcription:
         """Transcribe one recording (a file path, or an array with its ``sample_rate``).
 
         ``decoder``, ``min_duration_ms`` and ``beam`` override the model's decoding defaults
         (:meth:`decoder_config`). Files longer than about half a minute are read and processed in
-        chunks (bounded memory).
+        chunks (bounded memory). ``speaker_stats``: the speaker's :meth:`speaker_statistics`, for
+        a model trained with ``features.cmvn=speaker`` (without them, the recording's own).
         """
         cfg = self.prepare(decoder, min_duration_ms=min_duration_ms, beam=beam)  # a missing lexicon fails first
         if isinstance(audio, (str, Path)) and self._is_long_file(Path(audio)):
-            return self._result(self._file_log_probs_chunked(Path(audio)), cfg, posteriors)
-        return self._result(self.log_probs(self._wave(audio, sample_rate)), cfg, posteriors)
+            log_probs = self._file_log_probs_chunked(Path(audio), speaker_stats=speaker_stats)
+        else:
+            log_probs = self.log_probs(self._wave(audio, sample_rate), speaker_stats=speaker_stats)
+        return self._result(log_probs, cfg, posteriors)
 
     def transcribe_batch(
         self,
@@ -299,13 +358,15 @@ class Transcriber:
         posteriors: bool = False,
         min_duration_ms: float | None = None,
         beam: float | None = None,
+        speaker_stats: torch.Tensor | None = None,
     ) -> list[Transcription]:
-        """Transcribe several recordings with one padded forward pass (``[]`` for no recordings)."""
+        """Transcribe several recordings with one padded forward pass (``[]`` for no recordings);
+        ``speaker_stats`` as :meth:`transcribe` (one speaker for all of them)."""
         cfg = self.decoder_config(decoder, min_duration_ms=min_duration_ms, beam=beam)
         if not audios:
             return []
         waves = [self._wave(a, sample_rate) for a in audios]
-        return [self._result(lp, cfg, posteriors) for lp in self.log_probs_batch(waves)]
+        return [self._result(lp, cfg, posteriors) for lp in self.log_probs_batch(waves, speaker_stats=speaker_stats)]
 
     # --- forced alignment --------------------------------------------------------------------
     def pronouncer(self) -> Pronouncer:
@@ -327,6 +388,7 @@ class Transcriber:
         snap_ms: float = SNAP_MAX_SHIFT_MS,
         phone_snap_ms: float | None = None,
         utterance: str | None = None,
+        speaker_stats: torch.Tensor | None = None,
     ) -> Alignment:
         """Force-align a transcript to one recording: word and phone intervals in seconds, each phone
         with its mean posterior (:func:`phonrec.forced_align.align_words`).
@@ -350,6 +412,7 @@ class Transcriber:
                 model's boundaries within 20 ms, 84.1 -> 81.1% of a 10-ms frame model's;
                 ``docs/benchmarks.md``).
             utterance: the name used in errors (default: the path, or ``<array>``).
+            speaker_stats: the speaker's :meth:`speaker_statistics` (``features.cmvn=speaker`` models).
 
         Example::
 
@@ -369,15 +432,15 @@ class Transcriber:
         if isinstance(audio, (str, Path)):  # the tiers end where the file does (not its resampled copy)
             path = Path(audio)
             if self._is_long_file(path):
-                log_probs = self._file_log_probs_chunked(path)
+                log_probs = self._file_log_probs_chunked(path, speaker_stats=speaker_stats)
             else:
                 wave = self._wave(path, None)
-                log_probs = self.log_probs(wave)
+                log_probs = self.log_probs(wave, speaker_stats=speaker_stats)
             info = sf.info(str(path))
             duration = info.frames / info.samplerate
         else:
             wave = self._wave(audio, sample_rate)
-            log_probs = self.log_probs(wave)
+            log_probs = self.log_probs(wave, speaker_stats=speaker_stats)
             duration = audio.shape[-1] / sample_rate  # type: ignore[operator]  # _wave checked sample_rate
         min_duration = self.decoder_config("greedy", min_duration_ms=min_duration_ms).min_duration
         alignment = align_words(
@@ -419,7 +482,11 @@ class Transcriber:
         return long
 
     def _file_log_probs_chunked(
-        self, path: Path, chunk_seconds: float = 30.0, context_seconds: float = 2.0
+        self,
+        path: Path,
+        chunk_seconds: float = 30.0,
+        context_seconds: float = 2.0,
+        speaker_stats: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Read ``path`` chunk by chunk (soundfile seeks), never holding the whole waveform."""
         import torchaudio.functional as AF
@@ -436,7 +503,7 @@ class Transcriber:
                 wave = AF.resample(wave, sr_in, sr)
             return wave[: stop - start]
 
-        return self._chunked(read, total, chunk_seconds, context_seconds)
+        return self._chunked(read, total, chunk_seconds, context_seconds, speaker_stats)
 
 
 def word_frame_spans(hyp: Hypothesis, lexicon: Lexicon, phone_set: PhoneSet) -> list[tuple[str, int, int]]:

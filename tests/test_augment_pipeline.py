@@ -14,7 +14,7 @@ from helpers import compose_cfg, make_noise_datadir, noise_overrides
 from phonrec.audio import load_audio
 from phonrec.augment import DEFAULT, STRONG, AugmentConfig, augmented_features, scale_frame_labels, speed_perturb
 from phonrec.config import CONF_DIR
-from phonrec.data.dataset import FeatureCache, PooledDataset, UtteranceDataset
+from phonrec.data.dataset import FeatureCache, PooledDataset, UtteranceDataset, collate
 from phonrec.features import FeatureConfig, compute_features
 from phonrec.phones import PhoneSet
 from phonrec.train import augment_config, run
@@ -77,6 +77,30 @@ def test_versions_rescale_frame_labels_with_the_audio(tmp_path: Path) -> None:
             assert abs(int((item["frame_labels"] == p).sum()) - int((labels == p).sum()) / 0.9) <= 2
     ctc = UtteranceDataset(data, clean, PHONES.with_blank(), "ctc", versions=[copy])
     assert torch.equal(ctc.item(0, 1)["targets"], ctc.item(0, 0)["targets"])
+
+
+def test_speaker_cmvn_statistics_per_speaker_and_version(tmp_path: Path) -> None:
+    """With ``speaker_cmvn`` every item carries its speaker's statistics (utt2spk) over the version
+    it is read from (a speed-perturbed copy is a speaker of its own), and collate stacks them."""
+    data = make_noise_datadir(tmp_path, [0.5, 0.8, 0.3, 0.6])  # spk0: u000 u003, spk1: u001, spk2: u002
+    clean = FeatureCache.build(data, FCFG, tmp_path / "clean", progress=False)
+    copy = FeatureCache.build(data, FCFG, tmp_path / "aug", progress=False, augment=SPEED_ONLY, copy=1)
+    ds = UtteranceDataset(data, clean, PHONES.with_blank(), "ctc", versions=[copy], speaker_cmvn=True)
+    means = []
+    for version, cache in enumerate([clean, copy]):
+        frames = np.concatenate([cache["u000"].double().numpy(), cache["u003"].double().numpy()])
+        for utt in ("u000", "u003"):
+            stats = ds.item(ds.utts.index(utt), version)["cmvn"]
+            np.testing.assert_allclose(stats[0].numpy(), frames.mean(0), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(stats[1].numpy(), frames.std(0), rtol=1e-5, atol=1e-5)
+        alone = cache["u001"].double().numpy()
+        np.testing.assert_allclose(ds.item(ds.utts.index("u001"), version)["cmvn"][0].numpy(), alone.mean(0), atol=1e-5)
+        means.append(frames.mean(0))
+    assert not np.allclose(means[0], means[1], atol=1e-3)  # the copy's statistics are its own
+    batch = collate([ds.item(0), ds.item(1, 1)])
+    assert batch["cmvn"].shape == (2, 2, FCFG.dim)
+    assert torch.equal(batch["cmvn"][1], ds.item(1, 1)["cmvn"])
+    assert "cmvn" not in UtteranceDataset(data, clean, PHONES.with_blank(), "ctc").item(0)
 
 
 def test_pooled_dataset_weights_versions_and_plain_identity(tmp_path: Path) -> None:

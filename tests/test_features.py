@@ -23,9 +23,11 @@ from phonrec.features import (
     add_deltas,
     compute_features,
     compute_features_batch,
+    normalise,
     num_frames,
     per_utterance_cmvn,
     slaney_mel_filterbank,
+    speaker_statistics,
     spec_augment,
 )
 
@@ -354,6 +356,30 @@ def test_cmvn_constant_dimension_is_floored() -> None:
     assert torch.equal(cmvn.apply(torch.ones(2, 3)), torch.zeros(2, 3))
 
 
+def test_speaker_cmvn_matches_numpy() -> None:
+    """Per-speaker CMVN (Kaldi's apply-cmvn with utt2spk): the statistics pool every frame of the
+    speaker's utterances; one utterance and a padded batch are normalised by the statistics given."""
+    g = torch.Generator().manual_seed(5)
+    utts = [torch.randn(n, 6, generator=g) * 3 + 7 for n in (30, 12, 45)]
+    stats = speaker_statistics(utts[:2])
+    frames = np.concatenate([u.double().numpy() for u in utts[:2]])
+    assert stats.shape == (2, 6) and stats.dtype == torch.float32
+    np.testing.assert_allclose(stats[0].numpy(), frames.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(stats[1].numpy(), frames.std(0), rtol=1e-6)
+    ref = (utts[1].double().numpy() - frames.mean(0)) / frames.std(0)
+    np.testing.assert_allclose(normalise(utts[1], "speaker", speaker_stats=stats).numpy(), ref, atol=1e-5)
+    other = speaker_statistics(utts[2:])
+    batch = torch.nn.utils.rnn.pad_sequence(utts[:2], batch_first=True)
+    out = normalise(batch, "speaker", lengths=torch.tensor([30, 12]), speaker_stats=torch.stack([other, stats]))
+    np.testing.assert_allclose(out[1, :12].numpy(), ref, atol=1e-5)
+    x2 = utts[2].double().numpy()
+    np.testing.assert_allclose(out[0].numpy(), (utts[0].double().numpy() - x2.mean(0)) / x2.std(0), atol=1e-5)
+    # a recording without a known speaker is its own speaker
+    torch.testing.assert_close(normalise(utts[0], "speaker"), per_utterance_cmvn(utts[0]))
+    with pytest.raises(ValueError, match="speaker statistics"):
+        normalise(utts[0], "speaker", speaker_stats=stats[:, :3])
+
+
 def test_per_utterance_cmvn_matches_numpy() -> None:
     x = torch.randn(40, 8, generator=torch.Generator().manual_seed(3)) * 4 + 2
     ref = (x.double().numpy() - x.double().numpy().mean(0)) / x.double().numpy().std(0)
@@ -441,7 +467,7 @@ def test_hydra_feature_group_matches_the_dataclasses(name: str) -> None:
 
     path = CONF_DIR / "features" / f"{name}.yaml"
     conf = OmegaConf.to_container(OmegaConf.load(path))
-    assert conf.pop("cmvn") in ("global", "utterance", "none")
+    assert conf.pop("cmvn") in ("global", "utterance", "speaker", "none")
     assert set(conf) == {f.name for f in dataclasses.fields(FeatureConfig)}
     cfg = FeatureConfig(**conf)
     assert cfg.kind == name

@@ -132,22 +132,23 @@ def align_datadir(
         raise ValueError(f"{data_dir}: no `phones` file to align")
     alignments: dict[str, list[str]] = {}
     skipped: dict[str, str] = {}
-    utts = data.utts
-    for i in tqdm(range(0, len(utts), batch_size), desc="align", unit="batch", disable=not progress, mininterval=1.0):
-        batch = []
-        for utt in utts[i : i + batch_size]:
-            try:
-                targets = ps.encode(
-                    [p for p in data.phones.get(utt, []) if p != ps.silence], context=f"utterance {utt}"
-                )
-                if not targets:
-                    raise ValueError(f"utterance {utt}: empty phone transcription")
-                batch.append((utt, targets, load_audio(data.wavs[utt], tr.feature_config.sample_rate)))
-            except (AudioError, PhoneSetError, ValueError, OSError) as e:
-                skipped[utt] = str(e)
-        if not batch:
-            continue
-        for (utt, targets, wave), lp in zip(batch, tr.log_probs_batch([w for _, _, w in batch])):
+    targets_of: dict[str, list[int]] = {}
+
+    def read(utt: str) -> torch.Tensor | None:
+        try:
+            targets = ps.encode([p for p in data.phones.get(utt, []) if p != ps.silence], context=f"utterance {utt}")
+            if not targets:
+                raise ValueError(f"utterance {utt}: empty phone transcription")
+            targets_of[utt] = targets
+            return load_audio(data.wavs[utt], tr.feature_config.sample_rate)
+        except (AudioError, PhoneSetError, ValueError, OSError) as e:
+            skipped[utt] = str(e)
+            return None
+
+    batches = tr.speaker_batches(data.utts, data.utt2spk, read, batch_size)
+    for batch, stats in tqdm(batches, desc="align", unit="batch", disable=not progress, mininterval=1.0):
+        for (utt, wave), lp in zip(batch, tr.log_probs_batch([w for _, w in batch], speaker_stats=stats)):
+            targets = targets_of[utt]
             try:
                 if ps.blank_id is not None:
                     labels = ctc_frame_labels(align_ctc(lp, targets, ps.blank_id), lp.shape[0], sil, hop_ms=tr.hop_ms)

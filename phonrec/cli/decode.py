@@ -216,29 +216,26 @@ def network_pass(
     tr: Transcriber, data: DataDir, batch_size: int, bad: dict[str, str]
 ) -> tuple[dict[str, torch.Tensor], float]:
     """Batched forward passes in this process: ``(utt -> log_probs (T', K), seconds of audio)``.
-    Utterances whose audio cannot be loaded go into ``bad`` with the reason."""
+    Utterances whose audio cannot be loaded go into ``bad`` with the reason. A speaker-CMVN model
+    reads each speaker's recordings together (:meth:`Transcriber.speaker_batches`)."""
     log_probs: dict[str, torch.Tensor] = {}
     audio_seconds = 0.0
-    batch: list[tuple[str, torch.Tensor]] = []
-
-    def flush() -> None:
-        for (u, _), lp in zip(batch, tr.log_probs_batch([w for _, w in batch])):
-            log_probs[u] = lp
-        batch.clear()
-
     sample_rate = tr.feature_config.sample_rate
-    for utt in tqdm(data.utts, desc="network", unit="utt", mininterval=1.0):
+    progress = tqdm(total=len(data.utts), desc="network", unit="utt", mininterval=1.0)
+
+    def read(utt: str) -> torch.Tensor | None:
+        progress.update()
         try:
-            wave = load_audio(data.wavs[utt], sample_rate)
+            return load_audio(data.wavs[utt], sample_rate)
         except AudioError as e:
             bad[utt] = str(e)
-            continue
-        audio_seconds += wave.shape[0] / sample_rate
-        batch.append((utt, wave))
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
+            return None
+
+    for batch, stats in tr.speaker_batches(data.utts, data.utt2spk, read, batch_size):
+        audio_seconds += sum(w.shape[0] for _, w in batch) / sample_rate
+        for (u, _), lp in zip(batch, tr.log_probs_batch([w for _, w in batch], speaker_stats=stats)):
+            log_probs[u] = lp
+    progress.close()
     return log_probs, audio_seconds
 
 

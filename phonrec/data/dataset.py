@@ -27,7 +27,7 @@ from phonrec.audio import AudioError, load_audio
 from phonrec.augment import AugmentConfig, augmented_features, scale_frame_labels
 from phonrec.data.datadir import DataDir
 from phonrec.divergences import IGNORE_INDEX, REGISTRY
-from phonrec.features import FeatureConfig, compute_features
+from phonrec.features import FeatureConfig, compute_features, speaker_statistics
 from phonrec.phones import PhoneSet
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,10 @@ class UtteranceDataset(Dataset):
     ``versions`` are augmented copies of ``cache`` (:meth:`FeatureCache.build` with ``augment``):
     :meth:`item` reads version 0 (``cache``) or one of them, with frame labels rescaled by the
     copy's speed factor (:func:`phonrec.augment.scale_frame_labels`); indexing reads version 0.
+
+    With ``speaker_cmvn`` every item also holds ``cmvn`` ``(2, F)``: the mean and std of its
+    speaker's frames (``utt2spk``) in the version it is read from
+    (:func:`phonrec.features.speaker_statistics`; a speed-perturbed copy is a speaker of its own).
     """
 
     def __init__(
@@ -219,6 +223,7 @@ class UtteranceDataset(Dataset):
         *,
         phone_map: dict[str, str] | None = None,
         versions: Sequence[FeatureCache] = (),
+        speaker_cmvn: bool = False,
     ) -> None:
         if target not in ITEM_KEY:
             raise ValueError(f"target must be one of {sorted(ITEM_KEY)}, got {target!r}")
@@ -247,6 +252,18 @@ class UtteranceDataset(Dataset):
         self.skipped = skipped
         if not self.utts:
             raise ValueError(f"{data.path}: no usable utterance for target {target!r}")
+        self.utt2spk = {u: data.utt2spk[u] for u in self.utts}
+        # per version: speaker -> (2, F) statistics over that speaker's usable utterances
+        self.speaker_stats: list[dict[str, torch.Tensor]] = (
+            [self._speaker_stats(c) for c in self.caches] if speaker_cmvn else []
+        )
+
+    def _speaker_stats(self, cache: FeatureCache) -> dict[str, torch.Tensor]:
+        by_speaker: dict[str, list[str]] = {}
+        for utt in self.utts:
+            if utt in cache.index:
+                by_speaker.setdefault(self.utt2spk[utt], []).append(utt)
+        return {spk: speaker_statistics(cache[u] for u in utts) for spk, utts in by_speaker.items()}
 
     def _target(self, data: DataDir, utt: str, num_frames: int, mapper) -> torch.Tensor:
         ps = self.phone_set
@@ -289,7 +306,10 @@ class UtteranceDataset(Dataset):
         target = self.targets[utt]
         if self.target == "aligned" and version:
             target = scale_frame_labels(target, cache.factors.get(utt, 1.0), cache.index[utt][1])
-        return {"utt": utt, "feats": cache[utt], ITEM_KEY[self.target]: target}
+        item = {"utt": utt, "feats": cache[utt], ITEM_KEY[self.target]: target}
+        if self.speaker_stats:
+            item["cmvn"] = self.speaker_stats[version][self.utt2spk[utt]]
+        return item
 
     def __getitem__(self, i: int) -> dict:
         return self.item(i)
@@ -438,7 +458,8 @@ def collate(items: list[dict]) -> dict:
     Returns:
         ``utts`` list[str]; ``feats`` ``(B, T, F)``; ``lengths`` ``(B,)``; and, as present,
         ``targets`` ``(B, S)`` (0-padded) with ``target_lengths`` ``(B,)``,
-        ``frame_labels`` ``(B, T)`` (padded with -100), ``labels`` ``(B,)``.
+        ``frame_labels`` ``(B, T)`` (padded with -100), ``labels`` ``(B,)``, ``cmvn`` ``(B, 2, F)``
+        (each item's speaker statistics).
     """
     lengths = torch.tensor([it["feats"].shape[0] for it in items], dtype=torch.long)
     feats = torch.nn.utils.rnn.pad_sequence([it["feats"] for it in items], batch_first=True)
@@ -452,4 +473,6 @@ def collate(items: list[dict]) -> dict:
         )
     if "label" in items[0]:
         batch["labels"] = torch.stack([it["label"] for it in items])
+    if "cmvn" in items[0]:
+        batch["cmvn"] = torch.stack([it["cmvn"] for it in items])
     return batch

@@ -1,0 +1,84 @@
+"""Per-speaker CMVN (``features.cmvn=speaker``) from training to decoding: the exported model
+normalises each data-directory speaker by the statistics of all their recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from helpers import compose_cfg, make_noise_datadir, noise_overrides
+
+from phonrec.audio import load_audio
+from phonrec.cli.align import align_datadir
+from phonrec.cli.decode import network_pass
+from phonrec.data.datadir import DataDir
+from phonrec.features import compute_features, num_frames
+from phonrec.train import run
+from phonrec.transcribe import Transcriber
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny CTC model trained with speaker CMVN on a noise corpus of three speakers."""
+    root = tmp_path_factory.mktemp("spk")
+    make_noise_datadir(root / "c", [0.5, 0.6, 0.4, 0.7, 0.5, 0.3])
+    cfg = compose_cfg(noise_overrides(root, root / "c" / "data", ["divergence=ctc", "features.cmvn=speaker"]))
+    metrics = run(0, 1, cfg)
+    assert np.isfinite(metrics["dev_loss"])
+    return {"model": root / "exp" / "model", "data": root / "c" / "data"}
+
+
+def test_exported_model_records_speaker_cmvn(trained: dict[str, Path]) -> None:
+    config = yaml.safe_load((trained["model"] / "config.yaml").read_text())
+    assert config["features"]["cmvn"] == "speaker"
+    assert not (trained["model"] / "cmvn.json").exists()  # no global statistics to ship
+    assert Transcriber.from_pretrained(trained["model"]).cmvn_mode == "speaker"
+
+
+def test_decode_normalises_each_speaker_by_all_their_recordings(trained: dict[str, Path]) -> None:
+    tr = Transcriber.from_pretrained(trained["model"])
+    data = DataDir.load(trained["data"])
+    bad: dict[str, str] = {}
+    log_probs, seconds = network_pass(tr, data, batch_size=2, bad=bad)
+    assert not bad and set(log_probs) == set(data.utts)
+    assert seconds == pytest.approx(sum(load_audio(data.wavs[u]).shape[0] for u in data.utts) / 16000)
+    feats = {u: compute_features(load_audio(data.wavs[u]), tr.feature_config) for u in data.utts}
+    for spk in data.speakers():
+        utts = [u for u in data.utts if data.utt2spk[u] == spk]
+        frames = np.concatenate([feats[u].double().numpy() for u in utts])  # numpy: an independent computation
+        mean, std = frames.mean(0), frames.std(0)
+        for u in utts:
+            x = torch.from_numpy((feats[u].double().numpy() - mean) / std).float()
+            with torch.no_grad():
+                expected, _ = tr.model(x[None], torch.tensor([x.shape[0]]))
+            torch.testing.assert_close(log_probs[u], expected[0], atol=1e-4, rtol=1e-4)
+
+
+def test_speaker_batches_group_by_speaker_only_for_speaker_models(trained: dict[str, Path], tmp_path: Path) -> None:
+    from helpers import make_model_dir
+
+    data = DataDir.load(trained["data"])
+    read = lambda u: load_audio(data.wavs[u])  # noqa: E731
+    spk_model = Transcriber.from_pretrained(trained["model"])
+    batches = list(spk_model.speaker_batches(data.utts, data.utt2spk, read, batch_size=4))
+    for batch, stats in batches:
+        assert len({data.utt2spk[u] for u, _ in batch}) == 1 and stats is not None and stats.shape == (2, 20)
+    assert sorted(u for batch, _ in batches for u, _ in batch) == sorted(data.utts)
+    plain = Transcriber.from_pretrained(make_model_dir(tmp_path, ctc=True))
+    batches = list(plain.speaker_batches(data.utts, data.utt2spk, read, batch_size=4))
+    assert [u for batch, _ in batches for u, _ in batch] == data.utts and [len(b) for b, _ in batches] == [4, 2]
+    assert all(stats is None for _, stats in batches)
+    # an unreadable recording (read returns None) is left out, the rest of its speaker kept
+    skipped = list(spk_model.speaker_batches(data.utts, data.utt2spk, lambda u: None if u == "u000" else read(u), 4))
+    assert sorted(u for batch, _ in skipped for u, _ in batch) == sorted(data.utts[1:])
+
+
+def test_datadir_alignment_with_a_speaker_cmvn_model(trained: dict[str, Path], tmp_path: Path) -> None:
+    counts = align_datadir(trained["model"], trained["data"], tmp_path / "ali", progress=False)
+    assert counts == {"aligned": 6, "skipped": 0}
+    ali = DataDir.load(tmp_path / "ali")
+    for utt in ali.utts:
+        assert len(ali.alignments[utt]) == num_frames(load_audio(ali.wavs[utt]).shape[0])
