@@ -82,3 +82,42 @@ def test_datadir_alignment_with_a_speaker_cmvn_model(trained: dict[str, Path], t
     ali = DataDir.load(tmp_path / "ali")
     for utt in ali.utts:
         assert len(ali.alignments[utt]) == num_frames(load_audio(ali.wavs[utt]).shape[0])
+
+
+def test_corpus_alignment_normalises_each_speaker_folder_together(trained: dict[str, Path], tmp_path: Path) -> None:
+    """phonrec-align's corpus mode with a speaker-CMVN model: a sub-folder is a speaker, its
+    recordings share their pooled statistics; a recording in the corpus folder itself is its own."""
+    import shutil
+
+    from phonrec.cli.align import align_corpus, find_corpus, folder_statistics
+
+    model = tmp_path / "model"
+    shutil.copytree(trained["model"], model)
+    (model / "lexicon.txt").write_text("NO ah b\nYES b ah\n")
+    data = DataDir.load(trained["data"])
+    corpus = tmp_path / "corpus"
+    for utt, rel in zip(data.utts, ["a/1", "a/2", "b/1", "b/2", "b/3", "alone"]):
+        (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(data.wavs[utt], corpus / f"{rel}.wav")
+        (corpus / f"{rel}.lab").write_text(data.text[utt])
+    tr = Transcriber.from_pretrained(model)
+    files = find_corpus(corpus)
+    stats = folder_statistics(tr, files)
+    assert set(stats) == {Path("a"), Path("b")}
+    feats = [compute_features(load_audio(corpus / f"b/{i}.wav"), tr.feature_config) for i in (1, 2, 3)]
+    frames = np.concatenate([f.double().numpy() for f in feats])
+    np.testing.assert_allclose(stats[Path("b")][0].numpy(), frames.mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stats[Path("b")][1].numpy(), frames.std(0), rtol=1e-5, atol=1e-5)
+
+    result = align_corpus(tr, corpus, tmp_path / "out")
+    assert not result.failed and len(result.aligned) == 6
+    text = (corpus / "b/2.lab").read_text()
+    expected = tr.align(corpus / "b/2.wav", text, speaker_stats=stats[Path("b")], utterance="b/2.wav")
+    assert result.aligned["b/2.wav"] == expected
+    alone = tr.align(corpus / "alone.wav", (corpus / "alone.lab").read_text(), utterance="alone.wav")
+    assert result.aligned["alone.wav"] == alone
+    own = tr.align(corpus / "b/2.wav", text, utterance="b/2.wav")  # the recording's own statistics differ
+    assert [p.score for p in own.phones] != [p.score for p in expected.phones]
+    from helpers import make_model_dir
+
+    assert folder_statistics(Transcriber.from_pretrained(make_model_dir(tmp_path / "plain", ctc=True)), files) == {}

@@ -19,7 +19,10 @@ unknown characters or a word with no pronunciation) is reported with its reason 
 ``OUT_DIR/failed.txt`` and the rest are aligned; the summary line says how many. An OUT_DIR that
 already holds TextGrids or tables is refused unless ``--overwrite``. ``--jobs N`` aligns in N
 worker processes (one torch thread each); a progress bar goes to stderr (``--quiet``: none).
-``--model en`` (the default) is the English model packaged with phonrec (:func:`phonrec.pretrained.model_path`).
+A model trained with per-speaker CMVN (``features.cmvn=speaker``) normalises the recordings of
+each speaker sub-folder by their pooled statistics (:func:`folder_statistics`); a recording
+directly in CORPUS_DIR is a speaker of its own. ``--model en`` (the default) is the English
+model packaged with phonrec (:func:`phonrec.pretrained.model_path`).
 
 Data-directory mode: ``phonrec-align MODEL_DIR DATA_DIR OUT_DIR`` writes OUT_DIR = DATA_DIR plus a
 frame ``alignments`` file (:func:`align_datadir`).
@@ -261,12 +264,40 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _align_one(item: tuple[int, str, str, str]) -> tuple[int, Alignment | None, str | None]:
+def folder_statistics(transcriber: Transcriber, files: Sequence[CorpusFile]) -> dict[Path, torch.Tensor]:
+    """Speaker sub-folder -> the CMVN statistics ``(2, F)`` of its readable recordings, for a model
+    trained with ``features.cmvn=speaker`` (the corpus convention: a sub-folder is a speaker);
+    empty for any other model. Recordings directly in the corpus folder get none (each is its
+    own speaker), and an unreadable one is left out here (its own alignment reports it)."""
+    if transcriber.cmvn_mode != "speaker":
+        return {}
+    folders: dict[Path, list[Path]] = {}
+    for f in files:
+        if f.rel.parent != Path("."):
+            folders.setdefault(f.rel.parent, []).append(f.audio)
+    rate = transcriber.feature_config.sample_rate
+    stats = {}
+    for folder, paths in folders.items():
+        waves = []
+        for path in paths:
+            try:
+                waves.append(load_audio(path, rate))
+            except AudioError:
+                continue
+        if waves:
+            stats[folder] = transcriber.speaker_statistics(waves)
+    return stats
+
+
+def _align_one(
+    item: tuple[int, str, str, str, torch.Tensor | None],
+) -> tuple[int, Alignment | None, str | None]:
     """``(index, alignment, None)`` or ``(index, None, reason)`` for one corpus file."""
-    index, audio, rel, text = item
+    index, audio, rel, text, stats = item
     tr: Transcriber = _WORKER["transcriber"]  # type: ignore[assignment]
+    pronouncer: Pronouncer = _WORKER["pronouncer"]  # type: ignore[assignment]
     try:
-        return index, tr.align(audio, text, pronouncer=_WORKER["pronouncer"], utterance=rel), None  # type: ignore[arg-type]
+        return index, tr.align(audio, text, pronouncer=pronouncer, utterance=rel, speaker_stats=stats), None
     except AudioError as e:
         return index, None, f"unreadable audio: {e}"
     except (ValueError, OSError) as e:
@@ -345,7 +376,8 @@ def align_corpus(
         pronouncer = Pronouncer.from_files(dictionary, extra=transcriber.lexicon)
     result = CorpusResult(total=len(files))
     failed: dict[int, str] = {}
-    work: list[tuple[int, str, str, str]] = []
+    work: list[tuple[int, str, str, str, torch.Tensor | None]] = []
+    stats = folder_statistics(transcriber, files)
     for i, f in enumerate(files):
         rel = f.rel.as_posix()
         try:
@@ -356,7 +388,7 @@ def align_corpus(
         except (PronunciationError, ValueError, OSError) as e:
             failed[i] = str(e)
             continue
-        work.append((i, str(f.audio), rel, text))
+        work.append((i, str(f.audio), rel, text, stats.get(f.rel.parent)))
     _WORKER.update(transcriber=transcriber, pronouncer=pronouncer)
     aligned: dict[int, Alignment] = {}
     bar = tqdm(total=len(work), desc="align", unit="file", disable=not progress, file=sys.stderr)
