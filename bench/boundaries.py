@@ -437,6 +437,7 @@ class Utterance:
     phones: list[str]
     wave: torch.Tensor  # (N,) float32
     duration: float
+    speaker: str
 
 
 def load_references(data_dir: str | Path, sample_rate: int = 16000, limit: int | None = None) -> list[Utterance]:
@@ -460,7 +461,7 @@ def load_references(data_dir: str | Path, sample_rate: int = 16000, limit: int |
         if phones != data.phones[utt]:
             raise ValueError(f"{seg}: its phones differ from {data_dir}/phones for utterance {utt}")
         wave = load_audio(data.wavs[utt], sample_rate)
-        out.append(Utterance(utt, segments, phones, wave, wave.shape[0] / sample_rate))
+        out.append(Utterance(utt, segments, phones, wave, wave.shape[0] / sample_rate, data.utt2spk[utt]))
     return out
 
 
@@ -539,13 +540,20 @@ def run_aligners(
     utts: Sequence[Utterance], aligners: dict[str, Aligner], tr: Transcriber | None, *, batch_size: int = 16
 ) -> tuple[dict[str, list[Boundary]], dict[str, list[str]], dict[str, int]]:
     """Every option on every utterance: the boundaries per option, the utterances it failed on, and
-    its :func:`spurious_pauses` summed over the utterances."""
+    its :func:`spurious_pauses` summed over the utterances. The model reads the utterances as
+    ``phonrec-decode`` reads a data directory (:meth:`Transcriber.speaker_batches`)."""
     bounds: dict[str, list[Boundary]] = {name: [] for name in aligners}
     failed: dict[str, list[str]] = {name: [] for name in aligners}
     spurious: dict[str, int] = {name: 0 for name in aligners}
-    for i in range(0, len(utts), batch_size):
-        batch = utts[i : i + batch_size]
-        lps = tr.log_probs_batch([u.wave for u in batch]) if tr is not None else [None] * len(batch)
+    by_id = {u.utt: u for u in utts}
+    if tr is None:
+        batches = [([(u.utt, u.wave) for u in utts[i : i + batch_size]], None) for i in range(0, len(utts), batch_size)]
+    else:
+        batches = tr.speaker_batches(list(by_id), {u.utt: u.speaker for u in utts}, lambda k: by_id[k].wave, batch_size)
+    for items, stats in batches:
+        batch = [by_id[k] for k, _ in items]
+        waves = [u.wave for u in batch]
+        lps = tr.log_probs_batch(waves, speaker_stats=stats) if tr is not None else [None] * len(batch)
         for u, lp in zip(batch, lps):
             arr = None if lp is None else lp.numpy()
             for name, align in aligners.items():
