@@ -650,6 +650,10 @@ class AugmentConfig:
             once resampled to the models' 16 kHz.
         specaugment: the feature-level masks and warp (:class:`AdaptiveSpecAugmentConfig`; a dict
             of its fields is accepted).
+        utterance_cmvn_prob: with ``features.cmvn=speaker``, the probability that a training
+            utterance is normalised by its own statistics instead of its speaker's (drawn per
+            utterance and batch), so that the model also reads a recording whose speaker is not
+            known (inference normalises one by its own statistics). Ignored by other CMVN modes.
     """
 
     copies: int = 0
@@ -666,6 +670,7 @@ class AugmentConfig:
     reverb_rt60: tuple[float, float] = (0.2, 0.8)
     telephone_prob: float = 0.0
     specaugment: AdaptiveSpecAugmentConfig = field(default_factory=_no_specaugment)
+    utterance_cmvn_prob: float = 0.0
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
@@ -691,7 +696,7 @@ class AugmentConfig:
             raise bad("vtlp_alpha", "a range (low, high) with 0.5 <= low <= high <= 2")
         if self.vtlp_f_hi is not None and (not _is_number(self.vtlp_f_hi) or self.vtlp_f_hi <= 0):
             raise bad("vtlp_f_hi", "None or a positive frequency in Hz")
-        for name in ("noise_prob", "babble_prob", "reverb_prob", "telephone_prob"):
+        for name in ("noise_prob", "babble_prob", "reverb_prob", "telephone_prob", "utterance_cmvn_prob"):
             if not _is_number(getattr(self, name)) or not 0.0 <= getattr(self, name) <= 1.0:
                 raise bad(name, "a probability in [0, 1]")
         for name in ("noise_snr_db", "babble_snr_db"):
@@ -733,8 +738,10 @@ class AugmentConfig:
         )
 
     def cache_key(self) -> dict:
-        """The fields that change the cached copies (everything but ``copies`` and ``specaugment``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("copies", "specaugment")}
+        """The fields that change the cached copies (everything but the batch-side ``copies``,
+        ``specaugment`` and ``utterance_cmvn_prob``)."""
+        batch_side = ("copies", "specaugment", "utterance_cmvn_prob")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in batch_side}
 
 
 # Kaldi/ESPnet-typical settings. Speed 0.9/1.0/1.1: Ko et al. 2015 (Kaldi's and ESPnet's
@@ -748,6 +755,7 @@ DEFAULT = AugmentConfig(
     specaugment=AdaptiveSpecAugmentConfig(
         freq_masks=2, freq_width=15, time_masks=2, time_width=40, time_ratio=0.05, time_warp=5
     ),
+    utterance_cmvn_prob=0.5,
 )
 
 # DEFAULT plus noise, babble and reverberation, and the adaptive masking policy. Noise SNRs 0-15 dB
@@ -777,6 +785,7 @@ STRONG = AugmentConfig(
         max_time_masks=20,
         time_warp=5,
     ),
+    utterance_cmvn_prob=0.5,
 )
 
 

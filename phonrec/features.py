@@ -707,11 +707,26 @@ def masked_utterance_cmvn(feats: Tensor, lengths: Tensor) -> Tensor:
     Returns:
         (B, T, F), padding frames normalised with their utterance's statistics.
     """
+    stats = utterance_statistics(feats, lengths)
+    return (feats - stats[:, :1]) / stats[:, 1:]
+
+
+def utterance_statistics(feats: Tensor, lengths: Tensor) -> Tensor:
+    """Each utterance's own mean and std over its valid frames (the arithmetic of
+    :func:`masked_utterance_cmvn`), in the layout of speaker statistics.
+
+    Args:
+        feats: (B, T, F) padded features.
+        lengths: (B,) valid frames.
+
+    Returns:
+        (B, 2, F): mean and std (variance floored at 1e-10), ``feats``' dtype.
+    """
     mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]).unsqueeze(-1)
     n = lengths.clamp(min=1).to(feats.dtype)[:, None, None]
     mean = (feats * mask).sum(1, keepdim=True) / n
     var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / n
-    return (feats - mean) / var.clamp(min=1e-10).sqrt()
+    return torch.cat([mean, var.clamp(min=1e-10).sqrt()], dim=1)
 
 
 CMVN_MODES = ("global", "utterance", "speaker", "none")

@@ -77,7 +77,7 @@ from phonrec.divergences import (
     divergence_spec,
     frame_weights,
 )
-from phonrec.features import CMVN, FeatureConfig, features_from_group, normalise
+from phonrec.features import CMVN, FeatureConfig, features_from_group, normalise, utterance_statistics
 from phonrec.metrics import ErrorCounts, edit_distance
 from phonrec.model_dir import WEIGHTS, build_model, read_model_dir, write_model_dir
 from phonrec.phones import PhoneSet
@@ -489,6 +489,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     subsample: int
+    utterance_cmvn_prob: float = 0.0  # speaker CMVN: share of training utterances normalised by their own statistics
 
     @property
     def is_main(self) -> bool:
@@ -629,6 +630,7 @@ def setup_run(rank: int, world: int, cfg: DictConfig) -> Run:
         optimizer,
         scheduler,
         model.cfg.frame_factor,
+        acfg.utterance_cmvn_prob if cmvn_mode == "speaker" else 0.0,
     )
 
 
@@ -651,7 +653,11 @@ def resume_or_start(r: Run) -> ResumeState:
 def train_step(r: Run, batch: dict, epoch: int, spec_gen: torch.Generator, autocast) -> tuple[float, int] | None:
     """One optimiser step on ``batch``; returns ``(summed loss, normaliser)``, or None when the
     batch was skipped for a non-finite divergence (``trainer.nonfinite=skip``)."""
-    feats = normalise(batch["feats"], r.cmvn_mode, r.cmvn, batch["lengths"], batch.get("cmvn"))
+    stats = batch.get("cmvn")
+    if stats is not None and r.utterance_cmvn_prob > 0:  # some utterances by their own statistics
+        own = torch.rand(stats.shape[0], generator=spec_gen) < r.utterance_cmvn_prob
+        stats = torch.where(own[:, None, None], utterance_statistics(batch["feats"], batch["lengths"]), stats)
+    feats = normalise(batch["feats"], r.cmvn_mode, r.cmvn, batch["lengths"], stats)
     if r.spec_cfg is not None:
         feats = adaptive_spec_augment(feats, batch["lengths"], r.spec_cfg, generator=spec_gen)
     batch["feats"] = feats

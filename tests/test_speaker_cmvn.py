@@ -3,6 +3,7 @@ normalises each data-directory speaker by the statistics of all their recordings
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,22 @@ def test_corpus_alignment_normalises_each_speaker_folder_together(trained: dict[
     from helpers import make_model_dir
 
     assert folder_statistics(Transcriber.from_pretrained(make_model_dir(tmp_path / "plain", ctc=True)), files) == {}
+
+
+def test_utterance_cmvn_prob_one_trains_exactly_as_utterance_cmvn(tmp_path: Path) -> None:
+    """``augment.utterance_cmvn_prob=1``: every training utterance is normalised by its own
+    statistics, so the training losses equal those of a ``features.cmvn=utterance`` run."""
+    make_noise_datadir(tmp_path / "c", [0.5, 0.6, 0.4, 0.7])
+    data = tmp_path / "c" / "data"
+    losses = {}
+    for name, extra in {
+        "utterance": ["features.cmvn=utterance"],
+        "own": ["features.cmvn=speaker", "augment.utterance_cmvn_prob=1.0"],
+        "speaker": ["features.cmvn=speaker", "augment.utterance_cmvn_prob=0.0"],
+    }.items():
+        cfg = compose_cfg(noise_overrides(tmp_path / name, data, ["divergence=ctc", "trainer.epochs=2", *extra]))
+        run(0, 1, cfg)
+        lines = (tmp_path / name / "exp" / "metrics.json").read_text()
+        losses[name] = [m["train_loss"] for m in json.loads(lines)["history"]]
+    assert losses["own"] == pytest.approx(losses["utterance"], rel=1e-5)
+    assert losses["speaker"] != pytest.approx(losses["utterance"], rel=1e-5)  # noise: close statistics
