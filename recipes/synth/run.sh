@@ -61,13 +61,13 @@ if run_stage 3 "train a frame-level model (aligned divergence, flite's frame lab
   "$PY" -m phonrec.cli.train "${common[@]}" divergence=aligned exp_dir=$exp/aligned trainer.overwrite=true "${train_opts[@]}" "${overrides[@]}"
 fi
 
-# The CTC model starts from the packaged en model (its network, features and per-utterance CMVN; lr
+# The CTC model starts from the packaged en model (its network, features and per-speaker CMVN; lr
 # 5e-4): the real speakers it heard carry over to the unseen voice (docs/recipes/synth.md). --init "":
 # from the aligned model of stage 3, which skips CTC's all-blank plateau.
 if [ -n "$init" ]; then
   init_opts=($("$PY" recipes/lib/model_overrides.py "$init")) || exit 1
   ctc_common=(data=synth data.train=$data/train data.dev=$data/dev data.test=$data/test data.cache_dir=$data/cache_init
-              "${init_opts[@]}" features.cmvn=utterance trainer.init_from=$init trainer.lr=0.0005 "${init_ctc_opts[@]}")
+              "${init_opts[@]}" features.cmvn=speaker trainer.init_from=$init trainer.lr=0.0005 "${init_ctc_opts[@]}")
 else
   ctc_common=("${common[@]}" trainer.init_from=$exp/aligned/model "${ctc_opts[@]}")
 fi
