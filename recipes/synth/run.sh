@@ -17,6 +17,8 @@ data=data/synth       # corpus output
 exp=exp/synth         # models, decodes, plots
 jobs=$(nproc)
 distractors=1000      # extra CMUdict words in the decoding lexicon
+lm_weight=0.15        # the lexicon search's word bigram (estimated on the training sentences) at this weight; 0: none
+word_penalty=-2       # added to the score of each word in the lexicon search (negative: fewer words)
 init=en               # start the CTC model from this one (packaged name or model dir), in its network and
                       # features (recipes/lib/model_overrides.py); "": from the aligned model of stage 3
 . recipes/lib/parse_options.sh
@@ -78,6 +80,8 @@ fi
 if run_stage 5 "decode dev and test (greedy, phone beam, lexicon)"; then
   "$PY" recipes/lib/make_lexicon.py --corpus-lexicon $data/lexicon.txt --distractors $distractors --out $exp/lexicon.txt
   lexicon=$exp/lexicon.txt
+  # the word bigram of the training sentences; weights chosen on dev (docs/recipes/synth.md)
+  [ "$lm_weight" = 0 ] || word_lm=$data/train/text
   decode_grid $exp $data "aligned ctc" "dev test" "greedy beam lexicon"
   record_defaults $exp $data "aligned ctc"
 fi
