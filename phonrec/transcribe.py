@@ -169,17 +169,17 @@ class Transcriber:
         other model reads ``batch_size`` recordings at a time in ``utts`` order, statistics ``None``.
         ``read(utt)`` returns the waveform, or ``None`` for one it could not read (it reports why).
         """
-        if self.cmvn_mode == "speaker":
+        if self.cmvn_mode == "speaker":  # each speaker's recordings read together
             groups: dict[str, list[str]] = {}
             for utt in utts:
                 groups.setdefault(utt2spk[utt], []).append(utt)
-            parts, step = list(groups.values()), None
+            parts = list(groups.values())
         else:
-            parts, step = [list(utts)], batch_size
+            parts = [list(utts[i : i + batch_size]) for i in range(0, len(utts), batch_size)]
         for part in parts:
-            for start in range(0, len(part), step or len(part)):
-                waves = [(u, w) for u in part[start : start + (step or len(part))] if (w := read(u)) is not None]
-                stats = self.speaker_statistics(w for _, w in waves) if waves else None
+            waves = [(u, w) for u in part if (w := read(u)) is not None]
+            if waves:
+                stats = self.speaker_statistics(w for _, w in waves)
                 for b in range(0, len(waves), batch_size):
                     yield waves[b : b + batch_size], stats
 
