@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from conftest import REPO_ROOT, FliteUtterance
@@ -207,6 +208,18 @@ def test_fsdd_recipe_tiny(shared_data, tmp_path):
     assert len(clips) == sum(t.upper().split().count(w) for d in so762 for t in d.text.values() for w in words)
     assert set(clips.text.values()) <= set(words) and all(s.startswith("so762_") for s in clips.speakers())
     assert {sf.info(clips.wavs[u]).samplerate for u in clips.utts[:20]} == {8000}
+    # both pooled corpora are trimmed as FSDD's recordings are (--trim-db 10 40), then padded by 50 ms:
+    # each recording between its margins is whole 10-ms frames of the untrimmed one
+    untrimmed = data / "untrimmed"
+    for pooled, source in ((clips, untrimmed / "so762_digits"), (digits[0], untrimmed / "synth_digits" / "train")):
+        source = DataDir.load(source)
+        assert pooled.text == source.text
+        for u in pooled.utts[:5]:
+            (out, sr), (whole, _) = sf.read(pooled.wavs[u], dtype="float32"), sf.read(source.wavs[u], dtype="float32")
+            pad, hop = sr // 20, sr // 100
+            core = out[pad:-pad]
+            starts = range(0, len(whole) - len(core) + 1, hop)
+            assert any(np.allclose(whole[o : o + len(core)], core, atol=1 / 32768) for o in starts)
     assert "in 4 corpora" in (exp / "frame_uniform" / "train.log").read_text()
     assert test.speakers() == ["george"] and "george" not in train.speakers()
     # 10 recordings per speaker, one of each digit; the digit of the FSDD file name is the transcript

@@ -35,6 +35,8 @@ so762=auto                    # a speechocean762 folder: pool its spoken digits 
 init=en                       # start every training from this model (packaged name or model dir), its network and
                               # features (recipes/lib/model_overrides.py), at lr 5e-4; "": from scratch (model=small, 4 kHz filterbank)
 pad_ms=50                     # near-silence added at both ends of every FSDD recording (recipes/lib/pad_audio.py); 0: none
+trim_db="10 40"               # trim the pooled digits as FSDD's are trimmed, each end T dB below the peak, T uniform in
+                              # [10, 40], then pad them by --pad-ms too (recipes/lib/pad_audio.py); "": neither
 phone_model=""                # another phone model dir (e.g. exp/speechocean762/ctc/model) decoded with the lexicon in stage 5
 . recipes/lib/parse_options.sh
 . recipes/lib/decode.sh
@@ -98,17 +100,23 @@ if run_stage 1 "prepare $corpus -> $data/{train,test} (test speaker $test_speake
     cp $data/unpadded/lexicon.txt $data/
     for split in train test; do "$PY" recipes/lib/pad_audio.py $data/unpadded/$split $data/$split --ms "$pad_ms"; done
   fi
+  # the pooled digits are made in $data/untrimmed, then trimmed and padded as FSDD's recordings (--trim-db)
+  rm -rf $data/untrimmed $data/synth_digits $data/so762_digits
+  pooled=$data; [ -n "$trim_db" ] && pooled=$data/untrimmed
   if [ "$synth_digits" -gt 0 ]; then   # "zero" ... "nine" said by the flite voices' pseudo-speakers
     printf '%s\n' zero one two three four five six seven eight nine > $data/digits.txt
-    rm -rf $data/synth_digits
-    "$PY" -m phonrec.cli.synth $data/synth_digits --num-utts "$synth_digits" --text $data/digits.txt \
+    "$PY" -m phonrec.cli.synth $pooled/synth_digits --num-utts "$synth_digits" --text $data/digits.txt \
       --speakers-per-voice 30 --dev-fraction 0 --jobs "$jobs" --quiet
   fi
   if [ -n "$so762" ]; then   # every speechocean762 speaker (none is FSDD's), aligned with the packaged en model,
     "$PY" recipes/lib/prepare.py speechocean762 "$so762" $data/so762   # cut at 8 kHz as FSDD's recordings are
-    rm -rf $data/so762_digits
     "$PY" recipes/lib/word_clips.py $data/so762/train $data/so762/dev --lexicon $data/lexicon.txt \
-      --words zero one two three four five six seven eight nine --sample-rate 8000 --out $data/so762_digits
+      --words zero one two three four five six seven eight nine --sample-rate 8000 --out $pooled/so762_digits
+  fi
+  if [ -n "$trim_db" ]; then   # FSDD's trimming cuts weak onsets (a /t/ burst, an /f/): the pooled digits lose them too
+    for dir in ${train_dirs//,/ }; do
+      [ "$dir" = $data/train ] || "$PY" recipes/lib/pad_audio.py ${dir/#$data/$pooled} $dir --ms "$pad_ms" --trim-db $trim_db
+    done
   fi
 fi
 
