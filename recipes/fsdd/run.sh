@@ -35,8 +35,8 @@ so762=auto                    # a speechocean762 folder: pool its spoken digits 
 init=en                       # start every training from this model (packaged name or model dir), its network and
                               # features (recipes/lib/model_overrides.py), at lr 5e-4; "": from scratch (model=small, 4 kHz filterbank)
 pad_ms=50                     # near-silence added at both ends of every FSDD recording (recipes/lib/pad_audio.py); 0: none
-trim_db="10 40"               # trim the pooled digits as FSDD's are trimmed, each end T dB below the peak, T uniform in
-                              # [10, 40], then pad them by --pad-ms too (recipes/lib/pad_audio.py); "": neither
+trim_db="10 40"               # trim the training recordings (FSDD's and the pooled digits) as FSDD's are trimmed, each
+                              # end T dB below the peak, T uniform in [10, 40], before padding them (recipes/lib/pad_audio.py)
 phone_model=""                # another phone model dir (e.g. exp/speechocean762/ctc/model) decoded with the lexicon in stage 5
 . recipes/lib/parse_options.sh
 . recipes/lib/decode.sh
@@ -92,13 +92,15 @@ if run_stage 0 "corpus $corpus"; then
 fi
 
 if run_stage 1 "prepare $corpus -> $data/{train,test} (test speaker $test_speaker), CMUdict digit phones and lexicon"; then
-  if [ "$pad_ms" = 0 ]; then
+  if [ "$pad_ms" = 0 ] && [ -z "$trim_db" ]; then
     "$PY" recipes/lib/prepare.py fsdd "$corpus" $data --test-speaker "$test_speaker" "${prep_opts[@]}"
-  else   # FSDD's recordings are trimmed to the word: pad them (lucas held out: 94.0% -> 96.6% at 50 ms)
+  else   # FSDD's recordings are trimmed to the word: pad them (lucas held out: 94.0% -> 96.6% at 50 ms); the
+    # training speakers' are trimmed again first (lucas's are not trimmed at all; nicolas held out: 63.0 -> 68.6%)
     rm -rf $data/unpadded $data/train $data/test
     "$PY" recipes/lib/prepare.py fsdd "$corpus" $data/unpadded --test-speaker "$test_speaker" "${prep_opts[@]}"
     cp $data/unpadded/lexicon.txt $data/
-    for split in train test; do "$PY" recipes/lib/pad_audio.py $data/unpadded/$split $data/$split --ms "$pad_ms"; done
+    "$PY" recipes/lib/pad_audio.py $data/unpadded/train $data/train --ms "$pad_ms" ${trim_db:+--trim-db $trim_db}
+    "$PY" recipes/lib/pad_audio.py $data/unpadded/test $data/test --ms "$pad_ms"
   fi
   # the pooled digits are made in $data/untrimmed, then trimmed and padded as FSDD's recordings (--trim-db)
   rm -rf $data/untrimmed $data/synth_digits $data/so762_digits

@@ -16,8 +16,9 @@ are not (they would no longer match the audio: the copy has none, and says so).
 loudest frame's energy less ``T`` dB, ``T`` drawn uniformly from ``[LO, HI]`` for each end (seeded
 by the utterance id), as an energy end-pointer would: FSDD's recordings start 10-35 dB below
 their peak (george, jackson, nicolas: median first 10-ms frame -24, -20, -16 dB), so a weak
-onset (a /t/ burst, an /f/) is often cut off there, and the other corpora pooled with FSDD are
-trimmed the same way so that the models learn the digits without it:
+onset (a /t/ burst, an /f/) is often cut off there. The FSDD recipe trims its training
+recordings this way (the other corpora pooled with FSDD, and FSDD's own: lucas's are not
+trimmed at all) so that the models learn the digits without their weak onsets too:
 
     python recipes/lib/pad_audio.py data/fsdd/untrimmed/so762_digits data/fsdd/so762_digits --ms 50 --trim-db 10 40
 
