@@ -23,6 +23,7 @@ match a whole-file pass away from the edges while memory stays bounded by the ch
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,25 @@ class Transcriber:
         if self.cmvn_mode != "speaker":
             return None
         return speaker_statistics(compute_features(w, self.feature_config) for w in waves)
+
+    def file_statistics(self, paths: Iterable[str | Path]) -> torch.Tensor | None:
+        """:meth:`speaker_statistics` of the audio files ``paths``, all one speaker's, read one at a
+        time (one file in memory at once); a file that cannot be read is left out (whoever
+        transcribes it reports why). ``None`` for a model that needs no statistics, or when no file
+        could be read."""
+        if self.cmvn_mode != "speaker":
+            return None
+
+        def readable() -> Iterator[torch.Tensor]:
+            for path in paths:
+                try:
+                    yield load_audio(path, self.feature_config.sample_rate)
+                except AudioError:
+                    continue
+
+        waves = readable()
+        first = next(waves, None)
+        return None if first is None else self.speaker_statistics(itertools.chain([first], waves))
 
     def speaker_batches(
         self,

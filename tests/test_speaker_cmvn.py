@@ -141,3 +141,43 @@ def test_utterance_cmvn_prob_one_trains_exactly_as_utterance_cmvn(tmp_path: Path
         losses[name] = [m["train_loss"] for m in json.loads(lines)["history"]]
     assert losses["own"] == pytest.approx(losses["utterance"], rel=1e-5)
     assert losses["speaker"] != pytest.approx(losses["utterance"], rel=1e-5)  # noise: close statistics
+
+
+def test_transcribe_single_speaker_normalises_all_inputs_together(
+    trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """phonrec-transcribe --single-speaker: the inputs' pooled statistics (checked against numpy over
+    the readable ones; an unreadable file is left out of them and reported) normalise every file."""
+    import shutil
+
+    from phonrec.cli import transcribe as cli
+
+    data = DataDir.load(trained["data"])
+    wavs = []
+    for i, utt in enumerate(data.utts[:3]):
+        wavs.append(tmp_path / f"{i}.wav")
+        shutil.copy(data.wavs[utt], wavs[-1])
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    tr = Transcriber.from_pretrained(trained["model"])
+    stats = tr.file_statistics([*wavs, tmp_path / "bad.wav"])
+    frames = np.concatenate([compute_features(load_audio(w), tr.feature_config).double().numpy() for w in wavs])
+    np.testing.assert_allclose(stats[0].numpy(), frames.mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stats[1].numpy(), frames.std(0), rtol=1e-5, atol=1e-5)
+    assert tr.file_statistics([tmp_path / "bad.wav"]) is None
+
+    args = ["--model", str(trained["model"]), "--json", "--quiet", *map(str, wavs), str(tmp_path / "bad.wav")]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*args, "--single-speaker"])
+    assert exit_info.value.code == 1  # the unreadable file is reported, the others transcribed
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["file"] for o in out] == list(map(str, wavs))
+    torch.testing.assert_close(cli._WORKER["options"]["speaker_stats"], stats)
+    for o, wav in zip(out, wavs):
+        expected = tr.transcribe(wav, speaker_stats=stats)
+        assert o["phones"] == expected.phones
+        assert [(s["phone"], s["start"], s["end"]) for s in o["spans"]] == [
+            (p, round(a, 3), round(b, 3)) for p, a, b in expected.spans
+        ]
+    with pytest.raises(SystemExit):
+        cli.main(args)  # without the flag each file is its own speaker
+    assert "speaker_stats" not in cli._WORKER["options"]

@@ -275,18 +275,8 @@ def folder_statistics(transcriber: Transcriber, files: Sequence[CorpusFile]) -> 
     for f in files:
         if f.rel.parent != Path("."):
             folders.setdefault(f.rel.parent, []).append(f.audio)
-    rate = transcriber.feature_config.sample_rate
-    stats = {}
-    for folder, paths in folders.items():
-        waves = []
-        for path in paths:
-            try:
-                waves.append(load_audio(path, rate))
-            except AudioError:
-                continue
-        if waves:
-            stats[folder] = transcriber.speaker_statistics(waves)
-    return stats
+    stats = {folder: transcriber.file_statistics(paths) for folder, paths in folders.items()}
+    return {folder: s for folder, s in stats.items() if s is not None}
 
 
 def _align_one(

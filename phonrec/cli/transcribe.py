@@ -28,6 +28,13 @@ still share a name keep their extension (``fox.ogg`` and ``fox.mp3`` -> ``fox.og
 ``fox.mp3.TextGrid``). An existing TextGrid is never replaced unless ``--overwrite`` is given:
 the command refuses before decoding anything, naming the file.
 
+A model trained with per-speaker CMVN (``features.cmvn=speaker``, as the packaged ``en``) reads
+each file with its own statistics, since nothing says who speaks in it. ``--single-speaker`` (MFA's
+``--single_speaker``) says that all the inputs are one speaker's: their statistics are computed over
+all of them first (one more pass over the files) and every file is normalised by them, as
+``phonrec-decode`` does for each utt2spk speaker and ``phonrec-align`` for each speaker folder.
+Other models need no statistics and ignore it.
+
 ``--jobs N`` decodes files in N worker processes (each with ``--threads`` torch threads, default
 1); ``--threads N`` alone sets the torch threads of a single process. A progress bar over files
 (and over the chunks of a long file) goes to stderr when stderr is a terminal, unless ``--quiet``;
@@ -108,6 +115,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true", help="replace TextGrids that already exist")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     p.add_argument("--ipa", action="store_true", help="phones in IPA instead of ARPAbet")
+    p.add_argument(
+        "--single-speaker",
+        action="store_true",
+        help="all inputs are one speaker's: normalise them by their common statistics (per-speaker CMVN models)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     p.add_argument("--threads", type=int, help="torch threads per process")
@@ -315,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
         "beam": args.beam,
     }
     tr.prepare(**options)  # a bad option or lexicon fails before any audio is read (and before workers fork)
+    if args.single_speaker:
+        options["speaker_stats"] = tr.file_statistics(paths)
     bars = not args.quiet and sys.stderr.isatty()
     tr.progress = bars and args.jobs == 1
     _WORKER.update(transcriber=tr, options=options)
