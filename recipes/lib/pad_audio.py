@@ -40,6 +40,7 @@ import torch
 
 from phonrec.audio import AudioError, load_audio
 from phonrec.data.datadir import DataDir, log_skipped
+from phonrec.vad import energy_track
 
 logger = logging.getLogger("pad_audio")
 
@@ -53,16 +54,15 @@ TRIM_FRAME_MS = 10
 def trim_recording(wave: torch.Tensor, sample_rate: int, start_db: float, end_db: float) -> torch.Tensor:
     """``(N,)`` -> ``(M,)``, the samples from the first to the last :data:`TRIM_FRAME_MS` frame whose
     mean energy reaches the loudest frame's less ``start_db`` (for the start) and ``end_db`` (for the
-    end) decibels, whole frames kept. A silent recording is returned as it is."""
-    hop = max(1, int(round(TRIM_FRAME_MS * sample_rate / 1000)))
-    padded = torch.nn.functional.pad(wave, (0, -len(wave) % hop))
-    energy = padded.view(-1, hop).double().pow(2).mean(dim=1)
-    peak = float(energy.max())
-    if peak <= 0:
-        return wave
-    level_db = 10 * torch.log10(energy / peak + 1e-30)
-    first = int(torch.nonzero(level_db >= -start_db)[0])
-    last = int(torch.nonzero(level_db >= -end_db)[-1])
+    end) decibels (frame energies by :func:`phonrec.vad.energy_track`), whole frames kept. A silent
+    recording is returned as it is (every frame is at the peak)."""
+    hop = int(round(TRIM_FRAME_MS * sample_rate / 1000))
+    # the last partial frame is zero-padded so that it counts (energy_track keeps whole frames only)
+    padded = np.pad(wave.numpy(), (0, -len(wave) % hop))
+    level_db = energy_track(padded, sample_rate, hop_ms=TRIM_FRAME_MS, win_ms=TRIM_FRAME_MS).db
+    level_db = level_db - level_db.max()
+    first = int(np.flatnonzero(level_db >= -start_db)[0])
+    last = int(np.flatnonzero(level_db >= -end_db)[-1])
     return wave[first * hop : min(len(wave), (last + 1) * hop)]
 
 
