@@ -798,8 +798,9 @@ def run(rank: int, world_size: int, cfg: DictConfig) -> dict[str, float]:
 
 def prepare_features(cfg: DictConfig) -> None:
     """Compute and cache the features of every split named in ``data`` (train, dev, test), and
-    report the global CMVN statistics of the training split. Training reuses the caches."""
-    fcfg, _ = feature_config(cfg)
+    with ``features.cmvn=global`` write the training split's statistics to ``exp_dir/cmvn.json``
+    (a report: training fits its own). Training reuses the caches."""
+    fcfg, cmvn_mode = feature_config(cfg)
     exp_dir = Path(cfg.exp_dir)
     for split in ("train", "dev", "test"):
         if cfg.data.get(split):
@@ -814,7 +815,7 @@ def prepare_features(cfg: DictConfig) -> None:
                 frames * fcfg.hop_ms / 3.6e6,
                 sum(len(cache.bad) for cache in caches),
             )
-            if split == "train":
+            if split == "train" and cmvn_mode == "global":
                 cmvn = CMVN.fit(feats for cache in caches for feats in cache.iter_features())
                 exp_dir.mkdir(parents=True, exist_ok=True)
                 cmvn.save(exp_dir / "cmvn.json")

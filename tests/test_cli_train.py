@@ -10,7 +10,7 @@ import pytest
 import yaml
 from helpers import compose_cfg, make_model_dir, make_noise_datadir, noise_overrides, run_command
 
-from phonrec.train import RunDirInUse, run
+from phonrec.train import RunDirInUse, prepare_features, run
 
 TRAIN = "phonrec.cli.train"
 
@@ -143,3 +143,16 @@ def test_features_command_names_a_missing_data_directory(tmp_path: Path) -> None
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "phonrec-train features: error: data.train=no/such/dir: no such directory" in proc.stderr
+
+
+@pytest.mark.parametrize("cmvn", ["global", "speaker", "utterance"])
+def test_features_stage_writes_global_statistics_only_for_global_cmvn(tmp_path: Path, cmvn: str) -> None:
+    """``phonrec-train features`` caches every split; ``cmvn.json`` is written only when the models
+    will use global statistics (per-speaker and per-utterance models never read it)."""
+    data = tmp_path / "data"
+    make_noise_datadir(tmp_path, [0.3, 0.4, 0.5])
+    extra = [f"features.cmvn={cmvn}", f"data.cache_dir={tmp_path / 'cache'}"]
+    cfg = compose_cfg(noise_overrides(tmp_path, data, extra))
+    prepare_features(cfg)
+    assert any((tmp_path / "cache").iterdir())
+    assert (tmp_path / "exp" / "cmvn.json").exists() == (cmvn == "global")

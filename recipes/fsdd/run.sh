@@ -122,7 +122,7 @@ if run_stage 1 "prepare $corpus -> $data/{train,test} (test speaker $test_speake
   fi
 fi
 
-if run_stage 2 "features and CMVN"; then
+if run_stage 2 "features"; then
   "$PY" -m phonrec.cli.train features "${common[@]}" "data.train=[$train_dirs]" exp_dir=$exp/features "${overrides[@]}"
 fi
 

@@ -83,7 +83,7 @@ if run_stage 1 "prepare $corpus -> $data/{train,dev,lexicon.txt,phones.txt} (hel
   "$PY" recipes/lib/prepare.py speechocean762 "$corpus" $data --heldout-fraction $heldout "${prep_opts[@]}"
 fi
 
-if run_stage 2 "features and CMVN"; then
+if run_stage 2 "features"; then
   "$PY" -m phonrec.cli.train features data=speechocean762 data.train=$data/train data.dev=$data/dev data.test=null \
     data.cache_dir=$data/cache exp_dir=$exp/features "${feat_opts[@]}" "${overrides[@]}"
 fi

@@ -61,7 +61,7 @@ if run_stage 1 "prepare $corpus -> $data/{train,dev,test} (61 phones, .PHN frame
   "$PY" recipes/lib/prepare.py timit "$corpus" $data
 fi
 
-if run_stage 2 "features and CMVN"; then
+if run_stage 2 "features and global CMVN statistics"; then
   "$PY" -m phonrec.cli.train features "${data_opts[@]}" exp_dir=$exp/features "${overrides[@]}"
 fi
 
