@@ -29,8 +29,8 @@ model_opts=()         # model overrides of the size
 case "$size" in
   tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=6 trainer.warmup_steps=0)
            init_ctc_opts=(trainer.epochs=2 trainer.warmup_steps=0) ;;
-  default) num_utts=1500; model=small;  train_opts=(trainer.epochs=15 trainer.max_frames=3000 trainer.lr=0.002
-                                                    trainer.warmup_steps=100 trainer.average_last=3)
+  default) num_utts=1500; model=bilstm; train_opts=(trainer.epochs=10 trainer.max_frames=3000 trainer.lr=0.002
+                                                    trainer.warmup_steps=100 trainer.average_last=3)   # 3x256, 10-ms frames
            init_ctc_opts=(trainer.epochs=6 trainer.max_frames=3000 trainer.warmup_steps=50 trainer.average_last=3) ;;
   full)    num_utts=3000; model=bilstm; model_opts=(model.stack=3)   # 3x256, 30-ms model frames
            train_opts=(trainer.epochs=10 trainer.average_last=3); ctc_opts=(trainer.epochs=6 trainer.average_last=3)
@@ -43,8 +43,9 @@ esac
 [ "$size" != default ] && [ "$exp" = exp/synth ] && exp=exp/synth_$size
 PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
+# each pseudo-speaker's features normalised by their own statistics (Kaldi's per-speaker CMVN)
 common=(data=synth data.train=$data/train data.dev=$data/dev data.test=$data/test
-        data.cache_dir=$data/cache model=$model "${model_opts[@]}")
+        data.cache_dir=$data/cache features.cmvn=speaker model=$model "${model_opts[@]}")
 
 if run_stage 0 "set-up check"; then
   command -v flite >/dev/null || { echo "flite is missing: run bash tools/setup.sh" >&2; exit 1; }
@@ -55,7 +56,7 @@ if run_stage 1 "synthetic corpus ($num_utts utterances) -> $data"; then
   "$PY" -m phonrec.cli.synth "$data" --num-utts "$num_utts" --jobs "$jobs"
 fi
 
-if run_stage 2 "features and CMVN"; then
+if run_stage 2 "features"; then
   "$PY" -m phonrec.cli.train features "${common[@]}" exp_dir=$exp/features "${overrides[@]}"
 fi
 
