@@ -151,7 +151,7 @@ def test_features_stage_writes_global_statistics_only_for_global_cmvn(tmp_path: 
     will use global statistics (per-speaker and per-utterance models never read it)."""
     data = tmp_path / "data"
     make_noise_datadir(tmp_path, [0.3, 0.4, 0.5])
-    extra = [f"features.cmvn={cmvn}", f"data.cache_dir={tmp_path / 'cache'}"]
+    extra = [f"features.cmvn={cmvn}", f"data.cache_dir={tmp_path / 'cache'}", "data.test=null"]
     cfg = compose_cfg(noise_overrides(tmp_path, data, extra))
     prepare_features(cfg)
     assert any((tmp_path / "cache").iterdir())
