@@ -32,8 +32,11 @@ Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
     ``...@edge``         the same path, boundaries at ``frame * hop`` (phonrec before the offset fix).
     ``...+xing``         boundaries moved to the crossing point of the two neighbouring phones'
                          log-posteriors, interpolated linearly between frame centres.
+    ``...+fb``           the Viterbi path's pauses, each edge between two touching phones at its
+                         posterior expectation (:func:`phonrec.align.refine_phone_edges`: what
+                         ``phonrec-align`` does with a frame-level model, then ``+vad``).
     ``fb-min{D}``        the same graph, each boundary at its posterior expectation (forward-backward,
-                         :func:`expected_boundaries`): sub-frame, and an average over likely paths.
+                         :func:`phonrec.align.expected_boundaries`): sub-frame, and an average over likely paths.
     ``ctc-widened``      CTC model + :func:`phonrec.align.align_ctc`, spans widened over blanks by
                          :func:`phonrec.align.widen_ctc_spans` (as ``phonrec-align`` writes them).
     ``ctc-onset``        as ``ctc-widened`` but a boundary between two touching phones is placed at
@@ -74,7 +77,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc, align_frames, widen_ctc_spans
+from phonrec.align import align_ctc, align_frames, expected_boundaries, refine_phone_edges, widen_ctc_spans
 from phonrec.audio import load_audio
 from phonrec.data.datadir import DataDir
 from phonrec.data.segments import Segment
@@ -270,74 +273,6 @@ def spans_with_crossings(
     return [Segment(symbols[s.phone], a, b) for s, a, b in zip(spans, starts, ends)]
 
 
-def expected_boundaries(
-    log_probs: np.ndarray, targets: Sequence[int], min_duration: int, silence: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior-expected start and end (in frames, fractional) of every target phone.
-
-    The state graph is :func:`phonrec.align.align_frames`' with ``optional_silence=silence`` and
-    ``silence_between=True``: each phone ``min_duration`` chained states (the last self-loops), a
-    skippable self-looping silence before, between and after the phones. Forward-backward over
-    it gives each frame's posterior of belonging to unit ``<= u`` (units in order); summed over the
-    frames that is the expected number of frames before the boundary after unit ``u``.
-
-    Args:
-        log_probs: (T, K) frame-level log-probabilities.
-        targets: (L,) phone ids.
-
-    Returns:
-        ``(starts, ends)``, each (L,) in frames.
-    """
-    T = log_probs.shape[0]
-    sym, loop, skip, unit = [silence], [True], [True], [0]
-    phone_unit = []
-    for i, p in enumerate(targets):
-        if i:
-            sym.append(silence), loop.append(True), skip.append(True), unit.append(unit[-1] + 1)
-        u = unit[-1] + 1
-        phone_unit.append(u)
-        for j in range(min_duration):
-            sym.append(p), loop.append(j == min_duration - 1), skip.append(False), unit.append(u)
-    sym.append(silence), loop.append(True), skip.append(True), unit.append(unit[-1] + 1)
-    S = len(sym)
-    loop_a, skip_a = np.asarray(loop), np.asarray(skip)
-    skip2 = np.zeros(S, dtype=bool)
-    skip2[2:] = skip_a[1:-1]
-    em = log_probs[:, np.asarray(sym)].astype(np.float64)  # (T, S)
-    ninf = -np.inf
-
-    def shift(x: np.ndarray, k: int) -> np.ndarray:  # x[s - k] at s (k > 0) or x[s + |k|] (k < 0)
-        out = np.full_like(x, ninf)
-        if k > 0:
-            out[k:] = x[:-k]
-        else:
-            out[:k] = x[-k:]
-        return out
-
-    alpha = np.full((T, S), ninf)
-    alpha[0, 0], alpha[0, 1] = em[0, 0], em[0, 1]
-    for t in range(1, T):
-        a = alpha[t - 1]
-        cand = np.stack([np.where(loop_a, a, ninf), shift(a, 1), np.where(skip2, shift(a, 2), ninf)])
-        alpha[t] = np.logaddexp.reduce(cand, axis=0) + em[t]
-    beta = np.full((T, S), ninf)
-    beta[T - 1, S - 1] = beta[T - 1, S - 2] = 0.0
-    for t in range(T - 2, -1, -1):
-        nb = beta[t + 1] + em[t + 1]
-        to2 = np.where(shift(skip2, -2), shift(nb, -2), ninf)  # s -> s + 2 when s + 1 is a silence
-        cand = np.stack([np.where(loop_a, nb, ninf), shift(nb, -1), to2])
-        beta[t] = np.logaddexp.reduce(cand, axis=0)
-    log_z = np.logaddexp.reduce(alpha[T - 1, [S - 2, S - 1]])
-    if not np.isfinite(log_z):
-        raise ValueError("no finite-probability path through the targets")
-    gamma = np.exp(alpha + beta - log_z)  # (T, S)
-    units = np.asarray(unit)
-    occ = np.stack([gamma[:, units == u].sum(axis=1) for u in range(units.max() + 1)], axis=1)  # (T, U)
-    before = np.concatenate([[0.0], np.cumsum(occ.sum(axis=0))])  # expected frames before unit u
-    pu = np.asarray(phone_unit)
-    return before[pu], before[pu + 1]
-
-
 def expected_segments(
     log_probs: np.ndarray,
     targets: Sequence[int],
@@ -500,8 +435,17 @@ def frame_aligners(tr: Transcriber, min_durations_ms: Sequence[float]) -> dict[s
         def viterbi(u: Utterance, lp: np.ndarray, frames: int = frames) -> list[Span]:
             return align_frames(lp, ps.encode(u.phones), frames, optional_silence=sil, silence_between=True)
 
+        def viterbi_fb(u: Utterance, lp: np.ndarray, frames: int = frames) -> list[Segment]:
+            spans = viterbi(u, lp, frames)
+            phones = [(s.start, s.end) for s in spans if s.phone != sil]
+            refined = iter(refine_phone_edges(phones, lp, ps.encode(u.phones), frames, sil))
+            timed = [(s.start, s.end) if s.phone == sil else next(refined) for s in spans]
+            return [Segment(symbols[s.phone], clock.boundary(a), clock.boundary(b)) for s, (a, b) in zip(spans, timed)]
+
         name = f"viterbi-min{ms:g}"
         out[name] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, clock)
+        out[f"{name}+fb"] = viterbi_fb
+        out[f"{name}+fb+vad"] = lambda u, lp, f=viterbi_fb: snapped(u, f(u, lp))
         out[f"{name}@edge"] = lambda u, lp, f=viterbi: spans_to_timed(f(u, lp), symbols, edge)
         out[f"{name}+vad"] = lambda u, lp, f=viterbi: snapped(u, spans_to_timed(f(u, lp), symbols, clock))
         out[f"{name}+vad+spec"] = lambda u, lp, f=viterbi: spec_snapped(u, spans_to_timed(f(u, lp), symbols, clock))

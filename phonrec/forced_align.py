@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from phonrec.align import align_ctc_scored, align_frames_scored, widen_ctc_spans
+from phonrec.align import align_ctc_scored, align_frames_scored, refine_phone_edges, widen_ctc_spans
 from phonrec.data.segments import Segment
 from phonrec.divergences import ctc_min_frames
 from phonrec.lexicon import Pron
@@ -107,7 +107,7 @@ class Alignment:
 class _Path:
     """One Viterbi run: per-target frame intervals (widened/owned), scoring frames, path score."""
 
-    owned: list[tuple[int, int]]
+    owned: list[tuple[float, float]]  # fractional once refine_phone_edges has moved them
     scored: list[tuple[int, int]]
     score: float
 
@@ -185,6 +185,10 @@ def align_words(
             path = run(trial)
             if path.score > best.score:
                 best, choice = path, trial
+    if blank is None and silence and sil is not None:  # frame-level model: phone-phone edges at their expectation
+        flat = [p for cands, c in zip(candidates, choice) for p in cands[c]]
+        d = max(1, min(min_duration, T // len(flat)))
+        best = replace(best, owned=refine_phone_edges(best.owned, lp, flat, d, sil))
     return _assemble(lp, words, candidates, choice, best, phone_set, hop_ms, duration, silence, shift_ms, utterance)
 
 
@@ -252,7 +256,7 @@ def _assemble(
     if not silence:
         bounds[0][0], bounds[-1][1] = 0, T
 
-    def seconds(frame: int) -> float:
+    def seconds(frame: float) -> float:
         if frame <= 0 or frame >= T:
             return 0.0 if frame <= 0 else duration
         return min(max(frames_to_seconds(frame, hop_ms) + shift_ms / 1000.0, 0.0), duration)

@@ -430,7 +430,8 @@ class Transcriber:
                 about where a phone starts, and 0 for a frame-level model, which was trained on
                 boundaries (measured on unseen synthetic voices: 69.9 -> 77.1% of the packaged CTC
                 model's boundaries within 20 ms, 84.1 -> 81.1% of a 10-ms frame model's;
-                ``docs/benchmarks.md``).
+                ``docs/benchmarks.md``). A frame-level model's phone edges are at their posterior
+                expectation (:func:`phonrec.align.refine_phone_edges`; 85.9 -> 87.2% there).
             utterance: the name used in errors (default: the path, or ``<array>``).
             speaker_stats: the speaker's :meth:`speaker_statistics` (``features.cmvn=speaker`` models).
 

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from phonrec.align import align_batch, align_ctc, align_frames, frame_labels_from_spans, widen_ctc_spans
+import phonrec.align
+from phonrec.align import (
+    align_batch,
+    align_ctc,
+    align_frames,
+    frame_labels_from_spans,
+    refine_phone_edges,
+    widen_ctc_spans,
+)
 from phonrec.cli.align import write_phn, write_textgrid
 from phonrec.data.textgrid import read_textgrid
 from phonrec.data.timit import read_phn
@@ -182,3 +190,50 @@ def test_ctc_widening_is_40_ms_at_any_frame_rate() -> None:
     assert widen_ctc_spans(apart, 50, hop_ms=30.0) == [Span(1, 9, 12), Span(2, 29, 32)]
     close = [Span(1, 10, 11), Span(2, 13, 14)]  # 2 blank frames between: split at frame 12
     assert widen_ctc_spans(close, 16, hop_ms=10.0) == [Span(1, 6, 12), Span(2, 12, 16)]
+
+
+# --- phone edges at their posterior expectation ------------------------------------------------
+
+
+def two_phone_posteriors(p_first: list[float], silence: float = 1e-9) -> np.ndarray:
+    """(T, 3) log-probabilities: class 0 = sil (nearly impossible), 1 and 2 the two phones, frame t
+    giving phone 1 the probability ``p_first[t]``."""
+    p = np.asarray(p_first, dtype=np.float64)
+    probs = np.stack([np.full_like(p, silence), p * (1 - silence), (1 - p) * (1 - silence)], axis=1)
+    return np.log(probs)
+
+
+def test_refined_edge_is_the_expected_boundary_of_all_segmentations():
+    # an independent computation: every cut b (phone 1 on frames < b, phone 2 on the rest) weighed
+    # by its path probability; the refined edge is the cut's expectation
+    p_first = [0.99, 0.95, 0.7, 0.55, 0.4, 0.2, 0.05, 0.01]
+    lp = two_phone_posteriors(p_first)
+    T = len(p_first)
+    weights = {b: math.exp(lp[:b, 1].sum() + lp[b:, 2].sum()) for b in range(1, T)}
+    expected = sum(b * w for b, w in weights.items()) / sum(weights.values())
+    spans = align_frames(lp, [1, 2], 1, optional_silence=0, silence_between=True)
+    assert [s.phone for s in spans] == [1, 2]
+    bounds = [(s.start, s.end) for s in spans]
+    (a0, cut), (cut2, b1) = refine_phone_edges(bounds, lp, [1, 2], 1, 0)
+    assert (a0, b1) == (0.0, float(T)) and cut == cut2
+    assert cut == pytest.approx(expected, abs=1e-3)
+    assert cut != bounds[0][1]  # Viterbi's integer cut (4) is moved
+
+
+def test_refined_edges_keep_pauses_and_minimum_durations():
+    # phone 1, a pause, phone 2: nothing touches, nothing moves
+    lp = np.log(np.full((9, 3), 1e-6))
+    for t, k in enumerate([1, 1, 1, 0, 0, 0, 2, 2, 2]):
+        lp[t, k] = math.log(1 - 2e-6)
+    bounds = [(0, 3), (6, 9)]
+    assert refine_phone_edges(bounds, lp, [1, 2], 1, 0) == [(0.0, 3.0), (6.0, 9.0)]
+    # an expectation pulled towards an edge stops min_duration frames from it
+    lp = two_phone_posteriors([0.9, 0.9, 0.5, 0.5, 0.1, 0.1])
+    (_, cut), _ = refine_phone_edges([(0, 3), (3, 6)], lp, [1, 2], 3, 0)
+    assert cut == 3.0
+
+
+def test_refinement_is_skipped_above_the_trellis_limit(monkeypatch):
+    lp = two_phone_posteriors([0.99, 0.95, 0.7, 0.55, 0.4, 0.2, 0.05, 0.01])
+    monkeypatch.setattr(phonrec.align, "MAX_EXPECTATION_CELLS", 10)
+    assert refine_phone_edges([(0, 4), (4, 8)], lp, [1, 2], 1, 0) == [(0.0, 4.0), (4.0, 8.0)]

@@ -240,6 +240,7 @@ def test_measure_runs_every_option_on_a_flite_corpus(corpus, tmp_path):
     names = {"even-vad", "ctc-widened", "ctc-widened@edge", "ctc-widened+vad", "ctc-widened+vad+spec"}
     names |= {"ctc-onset", "ctc-onset@edge"}
     suffixes = (("viterbi", ""), ("viterbi", "@edge"), ("viterbi", "+xing"), ("viterbi", "+vad"), ("fb", ""))
+    suffixes += (("viterbi", "+fb"), ("viterbi", "+fb+vad"))
     names |= {f"{v}-min{d}{s}" for d in (10, 30) for v, s in (*suffixes, ("viterbi", "+vad+spec"))}
     assert set(results) == names
     for name, r in results.items():
@@ -276,13 +277,13 @@ def test_calibration_is_the_median_error_and_measure_applies_the_recorded_shift(
 
 
 def test_expected_boundaries_of_sharp_posteriors_are_the_viterbi_cuts():
-    from phonrec.align import align_frames
+    from phonrec.align import align_frames, expected_boundaries
 
     # K = 3 (0 = sil): frames 0-1 sil, 2-5 phone 1, 6-8 phone 2, 9 sil; near-certain posteriors
     truth = [0, 0, 1, 1, 1, 1, 2, 2, 2, 0]
     lp = np.full((10, 3), np.log(1e-6), dtype=np.float32)
     lp[np.arange(10), truth] = np.log(1 - 2e-6)
-    starts, ends = B.expected_boundaries(lp, [1, 2], 1, 0)
+    starts, ends = expected_boundaries(lp, [1, 2], 1, 0)
     assert np.allclose(starts, [2, 6], atol=1e-3) and np.allclose(ends, [6, 9], atol=1e-3)
     spans = align_frames(lp, [1, 2], 1, optional_silence=0, silence_between=True)
     assert [s for s in spans if s.phone] == [Span(1, 2, 6), Span(2, 6, 9)]

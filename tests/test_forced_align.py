@@ -490,3 +490,28 @@ def test_transcribe_ipa(models, corpus: Path, tmp_path: Path, capsys) -> None:
     assert ipa["phones"] == [to_ipa(p) for p in arpa["phones"]]
     assert [s["phone"] for s in ipa["spans"]] == [to_ipa(s["phone"]) for s in arpa["spans"]]
     assert set(ipa["phones"]) - {""} <= set(PHONE_TO_IPA.values())
+
+
+def test_frame_model_phone_edges_sit_at_their_posterior_expectation() -> None:
+    # sil x2, then "b" fading into "er" over 6 frames, sil x2: the b-er edge is the expectation of
+    # the cut (phonrec.align.refine_phone_edges), not Viterbi's integer frame; pauses stay on frames
+    from phonrec.align import align_frames, refine_phone_edges
+    from phonrec.spans import frames_to_seconds
+
+    ps = PhoneSet.from_symbols(PHONES)
+    sil, b, er = ps.index("sil"), ps.index("b"), ps.index("er")
+    p_b = [0.95, 0.8, 0.65, 0.45, 0.3, 0.05]
+    probs = np.full((10, len(ps)), 1e-6)
+    probs[[0, 1, 8, 9], sil] = 1.0
+    probs[2:8, b], probs[2:8, er] = p_b, [1 - p for p in p_b]
+    lp = np.log(probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+    a = align_words(lp, ["bur"], [[("b", "er")]], ps, duration=0.1, min_duration=1)
+    spans = align_frames(lp, [b, er], 1, optional_silence=sil, silence_between=True)
+    owned = [(s.start, s.end) for s in spans if s.phone != sil]
+    (_, cut), _ = refine_phone_edges(owned, lp, [b, er], 1, sil)
+    assert cut != owned[0][1]
+    phones = [p for p in a.phones if p.phone]
+    assert [p.phone for p in phones] == ["b", "er"]
+    assert phones[0].end == phones[1].start == pytest.approx(frames_to_seconds(cut))
+    assert phones[0].start == pytest.approx(frames_to_seconds(2))
+    assert phones[1].end == pytest.approx(frames_to_seconds(8))
