@@ -295,8 +295,8 @@ def expected_boundaries(
 
 
 #: :func:`refine_phone_edges` leaves alignments alone above this many trellis cells (frames x
-#: states; two float64 matrices of it, 160 MB each): about 2 minutes of speech at 10-ms frames.
-MAX_EXPECTATION_CELLS = 20_000_000
+#: states; a few float64 matrices of it, 80 MB each, at once): about a minute of speech at 10-ms frames.
+MAX_EXPECTATION_CELLS = 10_000_000
 
 
 def refine_phone_edges(
