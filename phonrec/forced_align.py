@@ -156,15 +156,20 @@ def align_words(
     candidates = [_candidates(w, p, phone_set, utterance) for w, p in zip(words, pronunciations)]
     blank, sil = phone_set.blank_id, phone_set.silence_id
 
+    def flat(choice: list[int]) -> list[int]:
+        return [p for cands, c in zip(candidates, choice) for p in cands[c]]
+
+    def frames_per_phone(targets: list[int]) -> int:  # min_duration, or less when the audio is short
+        return max(1, min(min_duration, T // len(targets)))
+
     def run(choice: list[int]) -> _Path:
-        flat = [p for cands, c in zip(candidates, choice) for p in cands[c]]
+        targets = flat(choice)
         if blank is not None:
-            return _ctc_path(lp, flat, blank, hop_ms)
-        d = max(1, min(min_duration, T // len(flat)))
-        return _frame_path(lp, flat, d, sil if silence else None)
+            return _ctc_path(lp, targets, blank, hop_ms)
+        return _frame_path(lp, targets, frames_per_phone(targets), sil if silence else None)
 
     shortest = [min(range(len(c)), key=lambda j, c=c: len(c[j])) for c in candidates]
-    need = _frames_needed([p for cands, j in zip(candidates, shortest) for p in cands[j]], blank is not None)
+    need = _frames_needed(flat(shortest), blank is not None)
     if T < need:
         phones = sum(len(c[j]) for c, j in zip(candidates, shortest))
         raise AlignmentError(
@@ -172,7 +177,7 @@ def align_words(
             f"{need} frames ({frames_to_seconds(need, hop_ms):.2f} s), the audio has {T} ({duration:.2f} s)"
         )
     choice = [0] * len(words)
-    if T < _frames_needed([p for c in candidates for p in c[0]], blank is not None):
+    if T < _frames_needed(flat(choice), blank is not None):
         choice = list(shortest)
     best = run(choice)
     for i, cands in enumerate(candidates):
@@ -180,15 +185,14 @@ def align_words(
             if j == choice[i]:
                 continue
             trial = choice[:i] + [j] + choice[i + 1 :]
-            if T < _frames_needed([p for c, k in zip(candidates, trial) for p in c[k]], blank is not None):
+            if T < _frames_needed(flat(trial), blank is not None):
                 continue
             path = run(trial)
             if path.score > best.score:
                 best, choice = path, trial
     if blank is None and silence and sil is not None:  # frame-level model: phone-phone edges at their expectation
-        flat = [p for cands, c in zip(candidates, choice) for p in cands[c]]
-        d = max(1, min(min_duration, T // len(flat)))
-        best = replace(best, owned=refine_phone_edges(best.owned, lp, flat, d, sil))
+        targets = flat(choice)
+        best = replace(best, owned=refine_phone_edges(best.owned, lp, targets, frames_per_phone(targets), sil))
     return _assemble(lp, words, candidates, choice, best, phone_set, hop_ms, duration, silence, shift_ms, utterance)
 
 
