@@ -34,7 +34,7 @@ Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
                          log-posteriors, interpolated linearly between frame centres.
     ``...+fb``           the Viterbi path's pauses, each edge between two touching phones at its
                          posterior expectation (:func:`phonrec.align.refine_phone_edges`: what
-                         ``phonrec-align`` does with a frame-level model, then ``+vad``).
+                         ``phonrec-align`` does with a frame-level model).
     ``fb-min{D}``        the same graph, each boundary at its posterior expectation (forward-backward,
                          :func:`phonrec.align.expected_boundaries`): sub-frame, and an average over likely paths.
     ``ctc-widened``      CTC model + :func:`phonrec.align.align_ctc`, spans widened over blanks by
@@ -46,7 +46,7 @@ Aligner options (``--model`` frame-level, ``--ctc-model`` CTC)
                          (:func:`phonrec.vad.snap_pause_edges`).
     ``...+vad+spec``     then every edge between two phones moved onto the strongest spectral change
                          within 20 ms (:func:`phonrec.spectral.snap_phone_edges`): what ``phonrec-align``
-                         does.
+                         does with a CTC model.
     ``even-vad``         no model: the phones spread evenly over the speech region found by an energy
                          VAD (a user has no reference timings; :func:`vad_region`).
 

@@ -271,14 +271,21 @@ def test_transcriber_align_fits_pauses_and_phone_edges_to_the_signal_and_0_keeps
     )
 
 
-def test_a_frame_level_model_keeps_its_own_phone_edges_by_default(models) -> None:
+def test_a_frame_level_model_keeps_its_own_pauses_and_phone_edges_by_default(models) -> None:
     from helpers import sine_noise
+
+    from phonrec.vad import energy_track
 
     tr = Transcriber.from_pretrained(models["frame"])
     wave = np.concatenate([np.zeros(4000, dtype=np.float32), sine_noise(1.0, sr=8000), np.zeros(4000, np.float32)])
     pr = Pronouncer(cmudict=Lexicon.from_cmudict(["hello", "world"]), g2p=None)
     default = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr)
-    assert default == tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, phone_snap_ms=0)
+    raw = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=0, phone_snap_ms=0)
+    assert default == raw
+    # the energy step is still there when asked for
+    track = energy_track(tr._wave(wave, 8000).numpy(), tr.feature_config.sample_rate)
+    fitted = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=50)
+    assert fitted == snap_alignment(raw, track)
 
 
 # --- phonrec-align CORPUS_DIR OUT_DIR -----------------------------------------------------------
