@@ -31,6 +31,7 @@ case "$size" in
            init_ctc_opts=(trainer.epochs=2 trainer.warmup_steps=0) ;;
   default) num_utts=1500; model=bilstm; train_opts=(trainer.epochs=10 trainer.max_frames=3000 trainer.lr=0.002
                                                     trainer.warmup_steps=100 trainer.average_last=3)   # 3x256, 10-ms frames
+           model_opts=(model.conv_channels=32 model.proj=256)   # a 2-layer conv front end (docs/recipes/synth.md)
            init_ctc_opts=(trainer.epochs=6 trainer.max_frames=3000 trainer.warmup_steps=50 trainer.average_last=3) ;;
   full)    num_utts=3000; model=bilstm; model_opts=(model.stack=3)   # 3x256, 30-ms model frames
            train_opts=(trainer.epochs=10 trainer.average_last=3); ctc_opts=(trainer.epochs=6 trainer.average_last=3)
