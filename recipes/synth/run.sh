@@ -29,7 +29,7 @@ model_opts=()         # model overrides of the size
 case "$size" in
   tiny)    num_utts=60;   model=small;  train_opts=(trainer.epochs=6 trainer.warmup_steps=0)
            init_ctc_opts=(trainer.epochs=2 trainer.warmup_steps=0) ;;
-  default) num_utts=1500; model=bilstm; train_opts=(trainer.epochs=10 trainer.max_frames=3000 trainer.lr=0.002
+  default) num_utts=1500; model=bilstm; train_opts=(trainer.epochs=15 trainer.max_frames=3000 trainer.lr=0.002
                                                     trainer.warmup_steps=100 trainer.average_last=3)   # 3x256, 10-ms frames
            model_opts=(model.conv_channels=32 model.proj=256)   # a 2-layer conv front end (docs/recipes/synth.md)
            init_ctc_opts=(trainer.epochs=6 trainer.max_frames=3000 trainer.warmup_steps=50 trainer.average_last=3) ;;
