@@ -271,21 +271,34 @@ def test_transcriber_align_fits_pauses_and_phone_edges_to_the_signal_and_0_keeps
     )
 
 
-def test_a_frame_level_model_keeps_its_own_pauses_and_phone_edges_by_default(models) -> None:
+def test_a_frame_level_model_keeps_its_own_pauses_and_phone_edges_by_default(models, monkeypatch) -> None:
     from helpers import sine_noise
 
     from phonrec.vad import energy_track
 
     tr = Transcriber.from_pretrained(models["frame"])
+    # 0.5 s of silence, 1 s of sound, 0.5 s of silence; the model hears silence until 0.46 s only,
+    # then 150 ms of "hh"
     wave = np.concatenate([np.zeros(4000, dtype=np.float32), sine_noise(1.0, sr=8000), np.zeros(4000, np.float32)])
+    T = tr.log_probs(tr._wave(wave, 8000)).shape[0]
+    sil_frames, hh_frames = int(0.46 * 1000 / tr.hop_ms), int(0.15 * 1000 / tr.hop_ms)
+    lp = torch.full((T, len(tr.phone_set)), -5.0)
+    lp[:sil_frames, tr.phone_set.silence_id] = 0.0
+    lp[sil_frames:, tr.phone_set.silence_id] = -50.0
+    lp[sil_frames : sil_frames + hh_frames, tr.phone_set.index("hh")] = 0.0
+    monkeypatch.setattr(tr, "log_probs", lambda wave, **kwargs: lp.log_softmax(-1))
     pr = Pronouncer(cmudict=Lexicon.from_cmudict(["hello", "world"]), g2p=None)
     default = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr)
     raw = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=0, phone_snap_ms=0)
     assert default == raw
-    # the energy step is still there when asked for
+    onset = raw.words[1].start  # the model's speech onset, where its silence ends
+    assert raw.words[0].word == "" and abs(onset - 0.46) < 0.02
+    # asked for, the energy step moves the onset towards where the sound starts (0.5 s), as far as
+    # the first phone's length allows
     track = energy_track(tr._wave(wave, 8000).numpy(), tr.feature_config.sample_rate)
     fitted = tr.align(wave, "hello world", sample_rate=8000, pronouncer=pr, snap_ms=50)
     assert fitted == snap_alignment(raw, track)
+    assert onset < fitted.words[1].start <= 0.5
 
 
 # --- phonrec-align CORPUS_DIR OUT_DIR -----------------------------------------------------------
