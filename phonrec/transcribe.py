@@ -480,13 +480,12 @@ class Transcriber:
             shift_ms=self.decoding.boundary_shift_ms,
             utterance=source,
         )
+        ctc = self.phone_set.blank_id is not None  # only a CTC model's edges are fitted to the signal by default
+        snap_ms = (SNAP_MAX_SHIFT_MS if ctc else 0.0) if snap_ms is None else snap_ms
+        phone_snap_ms = (PHONE_SNAP_MAX_SHIFT_MS if ctc else 0.0) if phone_snap_ms is None else phone_snap_ms
         track = change = None
-        if snap_ms is None:
-            snap_ms = SNAP_MAX_SHIFT_MS if self.phone_set.blank_id is not None else 0.0
         if silence and snap_ms > 0:
             track = energy_track(wave.numpy(), rate) if wave is not None else file_energy_track(path)  # type: ignore[arg-type]
-        if phone_snap_ms is None:
-            phone_snap_ms = PHONE_SNAP_MAX_SHIFT_MS if self.phone_set.blank_id is not None else 0.0
         if phone_snap_ms > 0:
             change = spectral_change(wave.numpy(), rate) if wave is not None else file_spectral_change(path)  # type: ignore[arg-type]
         if track is None and change is None:
